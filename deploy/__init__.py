@@ -1,0 +1,1 @@
+"""Deployment helpers: throwaway local services for tests, CI and local clusters."""

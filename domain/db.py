@@ -1,0 +1,49 @@
+"""Database configuration, start-up and migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tortoise import Tortoise
+from tortoise.backends.base.config_generator import expand_db_url
+from tortoise.migrations.api import migrate as run_migrations
+
+MODELS_APP = "models"
+
+
+def tortoise_config(database_url: str) -> dict[str, Any]:
+    connection = expand_db_url(database_url)
+    if database_url.startswith("sqlite://"):
+        path = Path(connection["credentials"]["file_path"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        connection["engine"] = "domain.sqlite_backend"
+    return {
+        "connections": {"default": connection},
+        "apps": {
+            MODELS_APP: {
+                "models": ["domain.models"],
+                "migrations": "domain.migrations",
+                "default_connection": "default",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+async def migrate(database_url: str) -> None:
+    """Apply every pending migration (idempotent: applied ones are recorded)."""
+    try:
+        await run_migrations(config=tortoise_config(database_url))
+    finally:
+        await Tortoise.close_connections()
+
+
+async def init_database(database_url: str) -> None:
+    """Open the connections of a worker or CLI process (one per process)."""
+    await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
+
+
+async def close_database() -> None:
+    await Tortoise.close_connections()

@@ -1,0 +1,48 @@
+"""Who is acting: a signed-in user, an API token, or the system's own jobs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from domain.enums import ActorKind, Role
+from domain.errors import DomainError, ErrorCode
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    account_id: int
+    kind: ActorKind
+    # API tokens act with ADMIN rights; the system acts with OWNER rights.
+    role: Role
+    user_id: int | None = None
+    token_id: int | None = None
+    session_id: int | None = None
+
+    @classmethod
+    def system(cls, account_id: int) -> Principal:
+        return cls(account_id=account_id, kind=ActorKind.SYSTEM, role=Role.OWNER)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role in (Role.OWNER, Role.ADMIN)
+
+    @property
+    def idempotency_scope(self) -> str:
+        if self.kind == ActorKind.API_TOKEN:
+            return f"token:{self.token_id}"
+        return f"user:{self.user_id}"
+
+
+def require_admin(actor: Principal) -> None:
+    if not actor.is_admin:
+        raise DomainError(ErrorCode.FORBIDDEN, "This needs the ADMIN or OWNER role.")
+
+
+def parse_id(raw: str | int, *, what: str = "user") -> int:
+    """Turn a client-supplied ID into a key; anything malformed is simply not found."""
+    if isinstance(raw, int):
+        return raw
+    text = raw.strip()
+    if not text.isdigit() or len(text) > 18:
+        raise DomainError(ErrorCode.NOT_FOUND, f"No {what} with this ID.")
+    return int(text)

@@ -1,0 +1,1 @@
+"""Use cases: typed async functions, keyword-only, the acting principal explicit."""

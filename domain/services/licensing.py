@@ -1,0 +1,152 @@
+"""Taking and releasing licences: the steps every use case shares.
+
+The seat counter on the account moves only through these functions, always
+with a conditional UPDATE, so `in use <= total` holds under any concurrency
+and on every backend (the CHECK constraint is the last line of defence).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from tortoise.expressions import F
+
+from domain.enums import (
+    ActorKind,
+    AssignmentEndReason,
+    AuditAction,
+    InvitationKind,
+    InvitationStatus,
+    UserStatus,
+)
+from domain.errors import DomainError, ErrorCode
+from domain.models import Account, Invitation, LicenseAssignment, Session, User
+from domain.principal import Principal
+from domain.uow import UnitOfWork
+
+
+async def take_license(work: UnitOfWork, *, account_id: int) -> None:
+    """Count one more licence in use, or refuse when none is free."""
+    taken = (
+        await Account.filter(id=account_id, seats_in_use__lt=F("seats_total"))
+        .using_db(work.connection)
+        .update(seats_in_use=F("seats_in_use") + 1)
+    )
+    if taken != 1:
+        raise DomainError(ErrorCode.NO_AVAILABLE_LICENSES, "Every purchased licence is in use.")
+
+
+async def give_back_license(work: UnitOfWork, *, account_id: int) -> None:
+    await (
+        Account.filter(id=account_id)
+        .using_db(work.connection)
+        .update(seats_in_use=F("seats_in_use") - 1)
+    )
+
+
+async def open_assignment(work: UnitOfWork, *, actor: Principal, user_id: int) -> None:
+    await LicenseAssignment.create(
+        account_id=actor.account_id,
+        user_id=user_id,
+        assigned_at=work.now,
+        assigned_by_kind=actor.kind,
+        assigned_by_user_id=actor.user_id if actor.kind == ActorKind.USER else None,
+        assigned_by_token_id=actor.token_id if actor.kind == ActorKind.API_TOKEN else None,
+        using_db=work.connection,
+    )
+
+
+async def close_assignment(
+    work: UnitOfWork, *, actor: Principal, user_id: int, reason: AssignmentEndReason
+) -> None:
+    await (
+        LicenseAssignment.filter(user_id=user_id, unassigned_at__isnull=True)
+        .using_db(work.connection)
+        .update(
+            unassigned_at=work.now,
+            unassigned_by_kind=actor.kind,
+            unassigned_by_user_id=actor.user_id if actor.kind == ActorKind.USER else None,
+            unassigned_by_token_id=actor.token_id if actor.kind == ActorKind.API_TOKEN else None,
+            end_reason=reason,
+        )
+    )
+
+
+async def end_sessions(work: UnitOfWork, *, user_id: int) -> None:
+    await (
+        Session.filter(user_id=user_id, ended_at__isnull=True)
+        .using_db(work.connection)
+        .update(ended_at=work.now)
+    )
+
+
+async def release_license(
+    work: UnitOfWork,
+    *,
+    actor: Principal,
+    user_id: int,
+    reason: AssignmentEndReason,
+    from_status: UserStatus | None = None,
+) -> bool:
+    """Make a licensed user DISABLED and free its licence, in one conditional step.
+
+    Returns False (and changes nothing) when the user no longer holds a licence
+    (or is not in `from_status`), so two concurrent releases count once.
+    """
+    statuses = [from_status] if from_status else [UserStatus.INVITED, UserStatus.ENABLED]
+    changed = (
+        await User.filter(id=user_id, account_id=actor.account_id, status__in=statuses)
+        .using_db(work.connection)
+        .update(status=UserStatus.DISABLED)
+    )
+    if changed != 1:
+        return False
+    await give_back_license(work, account_id=actor.account_id)
+    await close_assignment(work, actor=actor, user_id=user_id, reason=reason)
+    await end_sessions(work, user_id=user_id)
+    return True
+
+
+async def expire_overdue_invitations(
+    work: UnitOfWork, *, account_id: int, now: datetime
+) -> list[int]:
+    """Expire the account's pending invitations past their expiry; return their users.
+
+    Runs before any licence is taken, so an expired invitation never blocks a
+    new one whether or not the periodic expiry job has run yet.
+    """
+    system = Principal.system(account_id)
+    overdue = (
+        await Invitation.filter(
+            account_id=account_id,
+            kind=InvitationKind.LICENSE,
+            status=InvitationStatus.PENDING,
+            expires_at__lte=now,
+        )
+        .using_db(work.connection)
+        .values_list("id", "user_id")
+    )
+    expired_users: list[int] = []
+    for invitation_id, user_id in overdue:
+        flipped = (
+            await Invitation.filter(id=invitation_id, status=InvitationStatus.PENDING)
+            .using_db(work.connection)
+            .update(status=InvitationStatus.EXPIRED)
+        )
+        if flipped != 1:
+            continue
+        released = await release_license(
+            work,
+            actor=system,
+            user_id=user_id,
+            reason=AssignmentEndReason.INVITATION_EXPIRED,
+            from_status=UserStatus.INVITED,
+        )
+        await work.audit(
+            actor=system,
+            action=AuditAction.INVITATION_EXPIRED,
+            target_user_id=user_id,
+            data={"invitationId": invitation_id, "licenseReleased": released},
+        )
+        expired_users.append(user_id)
+    return expired_users

@@ -1,0 +1,268 @@
+"""Every setting of the service, read once from the environment.
+
+A bad value stops start-up with a SettingsError naming the variable, so an
+operator sees one clear line instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ENVIRONMENTS = ("development", "production")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS = ("text", "json")
+
+
+class SettingsError(ValueError):
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str | None
+    meaning: str
+
+
+# The README's configuration table is generated from this list and a test
+# keeps the two in step.
+SETTINGS: tuple[Setting, ...] = (
+    Setting("ENVIRONMENT", "development", "`development` or `production`."),
+    Setting(
+        "DATABASE_URL",
+        "sqlite://var/licenses.db",
+        "Tortoise URL: `sqlite:///abs/path.db`, `sqlite://rel/path.db` or "
+        "`postgres://user:pass@host:port/db` (`?minsize=&maxsize=` size the pool).",
+    ),
+    Setting(
+        "REDIS_URL",
+        None,
+        "Dramatiq broker, e.g. `redis://127.0.0.1:6379/0`. Unset: embedded mode, "
+        "jobs run on the server's own event loop.",
+    ),
+    Setting(
+        "MAIL_URL",
+        "maildir://var/mail",
+        "`smtp://user:pass@host:port` (STARTTLS when offered, `?starttls=required` "
+        "to insist), `smtps://…` (implicit TLS) or `maildir://path`.",
+    ),
+    Setting("MAIL_FROM", "Licenses & Users <no-reply@localhost>", "Sender of every email."),
+    Setting(
+        "PUBLIC_URL",
+        "http://127.0.0.1:8000",
+        "Base of the links in emails (`{PUBLIC_URL}/accept-invitation?token=…`).",
+    ),
+    Setting("HOST", "127.0.0.1", "Default address for `licenses serve`."),
+    Setting("PORT", "8000", "Default port for `licenses serve`."),
+    Setting(
+        "GRAPHIQL",
+        None,
+        "Serve GraphiQL at GET /graphql. Default: on in development, off in production.",
+    ),
+    Setting(
+        "INTROSPECTION",
+        None,
+        "Allow schema introspection. Default: on in development, off in production.",
+    ),
+    Setting("INVITATION_TTL_HOURS", "168", "Lifetime of an invitation link (default 7 days)."),
+    Setting("SESSION_TTL_HOURS", "336", "Lifetime of a session token (default 14 days)."),
+    Setting("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR."),
+    Setting(
+        "LOG_FORMAT",
+        None,
+        "`text` (readable lines) or `json` (one object per line). Default: text in "
+        "development, json in production.",
+    ),
+    Setting(
+        "SCHEDULER_INTERVAL_SECONDS",
+        "60",
+        "How often periodic jobs (outbox relay, invitation expiry, period end) are enqueued.",
+    ),
+    Setting(
+        "EMBEDDED_RELAY_SECONDS",
+        "2",
+        "Embedded mode: how often the server looks for undelivered outbox rows.",
+    ),
+    Setting(
+        "DEMO_ACCOUNT",
+        None,
+        "Create a demo account on first start. Default: on in embedded development mode.",
+    ),
+)
+
+
+def _parse_bool(name: str, raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(name, f"expected true or false, got {raw!r}")
+
+
+def _parse_positive_int(name: str, raw: str, *, maximum: int = 10**9) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(name, f"expected a whole number, got {raw!r}") from None
+    if not 1 <= value <= maximum:
+        raise SettingsError(name, f"expected 1..{maximum}, got {value}")
+    return value
+
+
+def _check_database_url(raw: str) -> str:
+    scheme = raw.split("://", 1)[0] if "://" in raw else ""
+    if scheme not in ("sqlite", "postgres"):
+        raise SettingsError(
+            "DATABASE_URL",
+            f"expected sqlite://path or postgres://user:pass@host:port/db, got {raw!r}",
+        )
+    if scheme == "sqlite" and not raw.split("://", 1)[1].split("?", 1)[0]:
+        raise SettingsError("DATABASE_URL", "the SQLite URL names no file")
+    if scheme == "postgres":
+        parts = urlsplit(raw)
+        if not parts.hostname or not parts.path.strip("/"):
+            raise SettingsError("DATABASE_URL", "the PostgreSQL URL needs a host and a database")
+    return raw
+
+
+def _check_mail_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme in ("smtp", "smtps"):
+        if not parts.hostname:
+            raise SettingsError("MAIL_URL", "the SMTP URL needs a host")
+        try:
+            _ = parts.port
+        except ValueError:
+            raise SettingsError("MAIL_URL", "the SMTP URL has a bad port") from None
+        return raw
+    if parts.scheme == "maildir" and (parts.netloc or parts.path):
+        return raw
+    raise SettingsError("MAIL_URL", f"expected smtp://, smtps:// or maildir://path, got {raw!r}")
+
+
+def _check_redis_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
+        raise SettingsError("REDIS_URL", f"expected redis://host:port/db, got {raw!r}")
+    return raw
+
+
+def _check_public_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError("PUBLIC_URL", f"expected an http(s) URL, got {raw!r}")
+    return raw.rstrip("/")
+
+
+@dataclass(frozen=True)
+class Settings:
+    environment: str = "development"
+    database_url: str = "sqlite://var/licenses.db"
+    redis_url: str | None = None
+    mail_url: str = "maildir://var/mail"
+    mail_from: str = "Licenses & Users <no-reply@localhost>"
+    public_url: str = "http://127.0.0.1:8000"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    graphiql: bool = True
+    introspection: bool = True
+    invitation_ttl: timedelta = timedelta(days=7)
+    session_ttl: timedelta = timedelta(days=14)
+    log_level: str = "INFO"
+    log_format: str = "text"
+    scheduler_interval_seconds: int = 60
+    embedded_relay_seconds: int = 2
+    demo_account: bool = True
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def embedded(self) -> bool:
+        """No broker configured: the server runs the jobs on its own event loop."""
+        return self.redis_url is None
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        if not self.database_url.startswith("sqlite://"):
+            return None
+        return Path(self.database_url.removeprefix("sqlite://").split("?", 1)[0])
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            value = env.get(name)
+            return value if value not in (None, "") else None
+
+        environment = (get("ENVIRONMENT") or "development").lower()
+        if environment not in ENVIRONMENTS:
+            raise SettingsError(
+                "ENVIRONMENT", f"expected development or production, got {environment!r}"
+            )
+        production = environment == "production"
+
+        log_level = (get("LOG_LEVEL") or "INFO").upper()
+        if log_level not in LOG_LEVELS:
+            raise SettingsError("LOG_LEVEL", f"expected one of {', '.join(LOG_LEVELS)}")
+        log_format = (get("LOG_FORMAT") or ("json" if production else "text")).lower()
+        if log_format not in LOG_FORMATS:
+            raise SettingsError("LOG_FORMAT", "expected text or json")
+
+        redis_raw = get("REDIS_URL")
+        graphiql_raw = get("GRAPHIQL")
+        introspection_raw = get("INTROSPECTION")
+        demo_raw = get("DEMO_ACCOUNT")
+        port = _parse_positive_int("PORT", get("PORT") or "8000", maximum=65535)
+        return cls(
+            environment=environment,
+            database_url=_check_database_url(get("DATABASE_URL") or "sqlite://var/licenses.db"),
+            redis_url=_check_redis_url(redis_raw) if redis_raw else None,
+            mail_url=_check_mail_url(get("MAIL_URL") or "maildir://var/mail"),
+            mail_from=get("MAIL_FROM") or "Licenses & Users <no-reply@localhost>",
+            public_url=_check_public_url(get("PUBLIC_URL") or "http://127.0.0.1:8000"),
+            host=get("HOST") or "127.0.0.1",
+            port=port,
+            graphiql=_parse_bool("GRAPHIQL", graphiql_raw) if graphiql_raw else not production,
+            introspection=(
+                _parse_bool("INTROSPECTION", introspection_raw)
+                if introspection_raw
+                else not production
+            ),
+            invitation_ttl=timedelta(
+                hours=_parse_positive_int(
+                    "INVITATION_TTL_HOURS", get("INVITATION_TTL_HOURS") or "168", maximum=24 * 365
+                )
+            ),
+            session_ttl=timedelta(
+                hours=_parse_positive_int(
+                    "SESSION_TTL_HOURS", get("SESSION_TTL_HOURS") or "336", maximum=24 * 365
+                )
+            ),
+            log_level=log_level,
+            log_format=log_format,
+            scheduler_interval_seconds=_parse_positive_int(
+                "SCHEDULER_INTERVAL_SECONDS",
+                get("SCHEDULER_INTERVAL_SECONDS") or "60",
+                maximum=3600,
+            ),
+            embedded_relay_seconds=_parse_positive_int(
+                "EMBEDDED_RELAY_SECONDS", get("EMBEDDED_RELAY_SECONDS") or "2", maximum=60
+            ),
+            demo_account=(
+                _parse_bool("DEMO_ACCOUNT", demo_raw)
+                if demo_raw
+                else (redis_raw is None and not production)
+            ),
+        )

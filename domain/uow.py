@@ -1,0 +1,93 @@
+"""One use case, one transaction: the change, its audit event and its emails.
+
+Outbox rows commit with the change; only after the commit are their ids
+handed to the dispatcher (Dramatiq, or the embedded runner). If that hand-off
+fails, the relay finds the rows later, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
+
+from domain.enums import ActorKind, AuditAction, EmailKind
+from domain.models import AuditEvent, OutboxMessage
+from domain.principal import Principal
+
+log = logging.getLogger(__name__)
+
+OutboxDispatcher = Callable[[Sequence[int]], Awaitable[None]]
+_dispatcher: OutboxDispatcher | None = None
+
+
+def set_outbox_dispatcher(dispatcher: OutboxDispatcher | None) -> None:
+    """Called once by the process that can deliver (API server, worker)."""
+    global _dispatcher  # noqa: PLW0603 - wiring done at process start
+    _dispatcher = dispatcher
+
+
+@dataclass
+class UnitOfWork:
+    connection: BaseDBAsyncClient
+    now: datetime
+    outbox_ids: list[int] = field(default_factory=list)
+
+    async def audit(
+        self,
+        *,
+        actor: Principal,
+        action: AuditAction,
+        target_user_id: int | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> None:
+        await AuditEvent.create(
+            account_id=actor.account_id,
+            action=action,
+            actor_kind=actor.kind,
+            actor_user_id=actor.user_id if actor.kind == ActorKind.USER else None,
+            actor_token_id=actor.token_id if actor.kind == ActorKind.API_TOKEN else None,
+            target_user_id=target_user_id,
+            data=dict(data) if data is not None else None,
+            created_at=self.now,
+            using_db=self.connection,
+        )
+
+    async def email(
+        self, *, account_id: int | None, kind: EmailKind, payload: Mapping[str, Any]
+    ) -> None:
+        message = await OutboxMessage.create(
+            account_id=account_id,
+            kind=kind,
+            payload=dict(payload),
+            created_at=self.now,
+            available_at=self.now,
+            using_db=self.connection,
+        )
+        self.outbox_ids.append(message.id)
+
+
+@asynccontextmanager
+async def unit_of_work(now: datetime) -> AsyncIterator[UnitOfWork]:
+    """A transaction; a DomainError raised inside rolls everything back."""
+    async with in_transaction() as connection:
+        work = UnitOfWork(connection=connection, now=now)
+        yield work
+    if work.outbox_ids:
+        await dispatch(work.outbox_ids)
+
+
+async def dispatch(outbox_ids: Sequence[int]) -> None:
+    if _dispatcher is None:
+        return
+    try:
+        await _dispatcher(outbox_ids)
+    except Exception:
+        # The rows are committed; the relay will send them.
+        log.warning("outbox hand-off failed; the relay will retry", exc_info=True)
