@@ -7,11 +7,14 @@ operator sees one clear line instead of a traceback.
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from domain import config
 
 ENVIRONMENTS = ("development", "production")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -58,6 +61,13 @@ SETTINGS: tuple[Setting, ...] = (
         "PUBLIC_URL",
         "http://127.0.0.1:8000",
         "Base of the links in emails (`{PUBLIC_URL}/accept-invitation?token=…`).",
+    ),
+    Setting(
+        "SECRET_KEY",
+        None,
+        "At least 32 characters; invitation tokens are derived from it, so every process "
+        "must share it. Required in production; in development one is generated once "
+        "into `var/secret_key`.",
     ),
     Setting("HOST", "127.0.0.1", "Default address for `licenses serve`."),
     Setting("PORT", "8000", "Default port for `licenses serve`."),
@@ -181,6 +191,7 @@ class Settings:
     scheduler_interval_seconds: int = 60
     embedded_relay_seconds: int = 2
     demo_account: bool = True
+    secret_key: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -225,6 +236,11 @@ class Settings:
         introspection_raw = get("INTROSPECTION")
         demo_raw = get("DEMO_ACCOUNT")
         port = _parse_positive_int("PORT", get("PORT") or "8000", maximum=65535)
+        secret_key = get("SECRET_KEY")
+        if secret_key is not None and len(secret_key) < 32:
+            raise SettingsError("SECRET_KEY", "must be at least 32 characters")
+        if secret_key is None and production:
+            raise SettingsError("SECRET_KEY", "is required in production")
         return cls(
             environment=environment,
             database_url=_check_database_url(get("DATABASE_URL") or "sqlite://var/licenses.db"),
@@ -265,4 +281,33 @@ class Settings:
                 if demo_raw
                 else (redis_raw is None and not production)
             ),
+            secret_key=secret_key,
         )
+
+    def resolved_secret_key(self) -> bytes:
+        """The configured key, or (development only) one kept under var/."""
+        if self.secret_key is not None:
+            return self.secret_key.encode("utf-8")
+        path = Path("var/secret_key")
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Exclusive create: two processes starting at once keep one key.
+            try:
+                with path.open("x", encoding="ascii") as handle:
+                    handle.write(secrets.token_hex(32))
+                path.chmod(0o600)
+            except FileExistsError:
+                pass
+        return path.read_text(encoding="ascii").strip().encode("ascii")
+
+
+def configure_domain(settings: Settings) -> None:
+    """Hand the rules the settings they depend on (once per process)."""
+    config.configure(
+        config.DomainConfig(
+            secret_key=settings.resolved_secret_key(),
+            public_url=settings.public_url,
+            invitation_ttl=settings.invitation_ttl,
+            session_ttl=settings.session_ttl,
+        )
+    )

@@ -1,0 +1,304 @@
+"""The GraphQL endpoint: authentication, idempotency keys, limits, masking, metrics.
+
+Resolvers never see HTTP: this module turns the request into a principal and a
+RequestContext, and the outcome into a response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from collections.abc import Iterator, Mapping
+from functools import lru_cache
+from typing import Any
+
+from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
+from graphql.error import GraphQLSyntaxError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import Message, Receive, Scope, Send
+from strawberry.asgi import GraphQL
+from strawberry.extensions import (
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+)
+from strawberry.extensions.disable_introspection import DisableIntrospection
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
+
+from api import metrics
+from api.logs import request_id_var
+from domain.clock import Clock
+from domain.errors import DomainError, ErrorCode
+from domain.principal import Principal
+from domain.services import auth, idempotency
+from schema import build_schema
+from schema.context import RequestContext
+
+log = logging.getLogger(__name__)
+
+PUBLIC_MUTATIONS = frozenset({"login", "acceptInvitation"})
+MAX_DEPTH = 10
+MAX_ALIASES = 30
+MAX_TOKENS = 5000
+# A request arriving while the first with its key still runs waits this long
+# for the stored response before being told IDEMPOTENCY_KEY_IN_USE.
+IN_USE_WAIT_SECONDS = 5.0
+_OPERATION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_MAX_METRIC_OPERATIONS = 200
+_seen_operations: set[str] = set()
+
+
+def top_level_error(code: ErrorCode, message: str, *, status: int = 200) -> JSONResponse:
+    return JSONResponse(
+        {"data": None, "errors": [{"message": message, "extensions": {"code": code.value}}]},
+        status_code=status,
+    )
+
+
+class PublicMaskErrors(MaskErrors):
+    """Mask unexpected errors; keep validation and deliberate (domain) errors.
+
+    A masked error says "Internal server error" with the request id, and its
+    stack trace is logged under that id.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=self._should_mask, error_message="Internal server error")
+
+    @staticmethod
+    def _should_mask(error: GraphQLError) -> bool:
+        original = error.original_error
+        return original is not None and not isinstance(original, GraphQLError | DomainError)
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        request_id = request_id_var.get()
+        log.error(
+            "unexpected error in %s",
+            ".".join(str(p) for p in error.path or ()),
+            exc_info=error.original_error,
+        )
+        return GraphQLError(
+            message=f"Internal server error (request id {request_id})",
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
+        )
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        processed = super()._process_errors(errors)
+        for error in processed:
+            original = error.original_error
+            if isinstance(original, DomainError):
+                error.extensions = {**(error.extensions or {}), "code": original.code.value}
+                if original.field:
+                    error.extensions["field"] = original.field
+        return processed
+
+
+def schema_extensions(*, introspection: bool) -> list[Any]:
+    extensions: list[Any] = [
+        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        PublicMaskErrors,
+    ]
+    if not introspection:
+        extensions.append(DisableIntrospection)
+    return extensions
+
+
+@lru_cache(maxsize=512)
+def _operation_of(query: str, operation_name: str | None) -> tuple[str, frozenset[str]] | None:
+    """(operation type, root field names) of the operation a request runs, if parseable."""
+    try:
+        document = parse(query, max_tokens=MAX_TOKENS)
+    except (GraphQLSyntaxError, RecursionError):
+        return None
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name is not None:
+        operations = [o for o in operations if o.name and o.name.value == operation_name]
+    if len(operations) != 1:
+        return None
+    operation = operations[0]
+    fields = frozenset(
+        getattr(getattr(selection, "name", None), "value", "")
+        for selection in operation.selection_set.selections
+    )
+    return operation.operation.value, fields
+
+
+def _request_payload(body: bytes) -> Mapping[str, Any] | None:
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+        return None
+    return payload
+
+
+def _metric_operation_name(name: object) -> str:
+    if not isinstance(name, str) or not _OPERATION_NAME.match(name):
+        return "anonymous"
+    if name not in _seen_operations:
+        if len(_seen_operations) >= _MAX_METRIC_OPERATIONS:
+            return "other"
+        _seen_operations.add(name)
+    return name
+
+
+def _payload_error_codes(data: object) -> Iterator[str]:
+    if not isinstance(data, dict):
+        return
+    for value in data.values():
+        if isinstance(value, dict):
+            for error in value.get("errors") or ():
+                if isinstance(error, dict) and isinstance(error.get("code"), str):
+                    yield error["code"]
+
+
+class GraphQLView(GraphQL[RequestContext, None]):
+    def __init__(self, *, clock: Clock, introspection: bool, graphiql: bool) -> None:
+        super().__init__(
+            build_schema(extensions=schema_extensions(introspection=introspection)),
+            graphql_ide="graphiql" if graphiql else None,
+        )
+        self.clock = clock
+
+    async def get_context(self, request: Any, response: Any) -> RequestContext:
+        return RequestContext(
+            request=request,
+            response=response,
+            principal=request.scope.get("licenses.principal"),
+            clock=self.clock,
+            request_id=request_id_var.get() or "",
+            client_address=request.client.host if request.client else None,
+        )
+
+    async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
+        for error in result.errors or ():
+            code = (error.extensions or {}).get("code", "GRAPHQL_VALIDATION")
+            metrics.GRAPHQL_ERRORS.labels(code=str(code), kind="top_level").inc()
+        for code in _payload_error_codes(result.data):
+            metrics.GRAPHQL_ERRORS.labels(code=code, kind="payload").inc()
+        return await super().process_result(request, result)
+
+
+class GraphQLEndpoint:
+    """ASGI endpoint in front of Strawberry's view."""
+
+    def __init__(self, view: GraphQLView, *, clock: Clock) -> None:
+        self.view = view
+        self.clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        started = time.perf_counter()
+        body = await request.body() if request.method == "POST" else b""
+        principal = await self._authenticate(request)
+        scope["licenses.principal"] = principal
+        payload = _request_payload(body) if body else None
+        operation = (
+            _operation_of(payload["query"], payload.get("operationName")) if payload else None
+        )
+        operation_type = operation[0] if operation else "unknown"
+        if payload is not None:
+            metrics.GRAPHQL_REQUESTS.labels(
+                operation=_metric_operation_name(payload.get("operationName")),
+                operation_type=operation_type,
+            ).inc()
+
+        key = request.headers.get("idempotency-key")
+        if (
+            key is not None
+            and principal is not None
+            and payload is not None
+            and operation is not None
+            and operation[0] == OperationType.MUTATION.value
+            and not operation[1] <= PUBLIC_MUTATIONS
+        ):
+            response = await self._run_idempotently(scope, body, payload, principal, key)
+        else:
+            response = await self._run(scope, body)
+        metrics.GRAPHQL_LATENCY.labels(operation_type=operation_type).observe(
+            time.perf_counter() - started
+        )
+        await response(scope, receive, send)
+
+    async def _authenticate(self, request: Request) -> Principal | None:
+        header = request.headers.get("authorization", "")
+        scheme, _, bearer = header.partition(" ")
+        if scheme.lower() != "bearer" or not bearer.strip():
+            return None
+        try:
+            return await auth.authenticate(bearer=bearer.strip(), clock=self.clock)
+        except DomainError:
+            return None
+
+    async def _run(self, scope: Scope, body: bytes) -> Response:
+        sent = False
+
+        async def replay_body() -> Message:
+            nonlocal sent
+            if sent:
+                return {"type": "http.disconnect"}
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return await self.view.run(Request(scope, replay_body))
+
+    async def _run_idempotently(
+        self,
+        scope: Scope,
+        body: bytes,
+        payload: Mapping[str, Any],
+        principal: Principal,
+        key: str,
+    ) -> Response:
+        try:
+            idempotency.validate_key(key)
+            fingerprint = idempotency.request_fingerprint(
+                payload["query"], payload.get("variables"), payload.get("operationName")
+            )
+            claim = await self._claim(principal, key, fingerprint)
+        except DomainError as refusal:
+            return top_level_error(refusal.code, refusal.message)
+        if claim.replay_body is not None:
+            metrics.IDEMPOTENT_REPLAYS.inc()
+            return Response(
+                claim.replay_body,
+                media_type="application/json",
+                headers={"Idempotent-Replayed": "true"},
+            )
+        try:
+            response = await self._run(scope, body)
+        except BaseException:
+            await idempotency.abandon(claim=claim)
+            raise
+        if response.status_code == 200:
+            await idempotency.complete(
+                claim=claim, response_body=bytes(response.body).decode(), clock=self.clock
+            )
+        else:
+            await idempotency.abandon(claim=claim)
+        return response
+
+    async def _claim(self, principal: Principal, key: str, fingerprint: str) -> idempotency.Claim:
+        deadline = time.monotonic() + IN_USE_WAIT_SECONDS
+        while True:
+            try:
+                return await idempotency.claim(
+                    actor=principal, key=key, fingerprint=fingerprint, clock=self.clock
+                )
+            except DomainError as refusal:
+                if refusal.code != ErrorCode.IDEMPOTENCY_KEY_IN_USE or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(0.1)

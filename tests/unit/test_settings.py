@@ -1,0 +1,92 @@
+import re
+from pathlib import Path
+
+import pytest
+
+from domain.settings import SETTINGS, Settings, SettingsError
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_defaults_are_the_embedded_development_mode():
+    settings = Settings.from_env({})
+
+    assert settings.environment == "development"
+    assert settings.embedded
+    assert settings.database_url == "sqlite://var/licenses.db"
+    assert settings.mail_url == "maildir://var/mail"
+    assert settings.graphiql and settings.introspection
+    assert settings.log_format == "text"
+    assert settings.invitation_ttl.days == 7
+    assert settings.session_ttl.days == 14
+
+
+def test_production_turns_graphiql_and_introspection_off_and_logs_json():
+    settings = Settings.from_env(
+        {
+            "ENVIRONMENT": "production",
+            "DATABASE_URL": "postgres://u:p@db:5432/licenses",
+            "REDIS_URL": "redis://redis:6379/0",
+            "SECRET_KEY": "x" * 40,
+        }
+    )
+
+    assert not settings.graphiql and not settings.introspection
+    assert settings.log_format == "json"
+    assert not settings.embedded
+    assert not settings.demo_account
+
+
+def test_introspection_can_be_switched_on_in_production():
+    settings = Settings.from_env(
+        {"ENVIRONMENT": "production", "SECRET_KEY": "x" * 40, "INTROSPECTION": "true"}
+    )
+
+    assert settings.introspection
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("DATABASE_URL", "nonsense://"),
+        ("DATABASE_URL", "postgres://"),
+        ("DATABASE_URL", "sqlite://"),
+        ("MAIL_URL", "ftp://mail"),
+        ("MAIL_URL", "smtp://"),
+        ("REDIS_URL", "http://redis"),
+        ("PUBLIC_URL", "not a url"),
+        ("ENVIRONMENT", "staging"),
+        ("PORT", "70000"),
+        ("PORT", "eighty"),
+        ("GRAPHIQL", "maybe"),
+        ("INVITATION_TTL_HOURS", "0"),
+        ("LOG_LEVEL", "LOUD"),
+        ("LOG_FORMAT", "xml"),
+        ("SECRET_KEY", "short"),
+    ],
+)
+def test_a_bad_value_names_its_variable(variable, value):
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env({variable: value})
+
+    assert refused.value.variable == variable
+    assert str(refused.value).startswith(f"{variable}: ")
+
+
+def test_production_requires_a_secret_key():
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env({"ENVIRONMENT": "production"})
+
+    assert refused.value.variable == "SECRET_KEY"
+
+
+def test_the_readme_documents_every_setting_with_its_default():
+    table_rows = {
+        match.group(1): match.group(2).strip()
+        for match in re.finditer(r"^\| `([A-Z_]+)` \| ([^|]*)\|", README.read_text(), re.M)
+    }
+
+    for setting in SETTINGS:
+        assert setting.name in table_rows, f"{setting.name} missing from the README"
+        if setting.default is not None:
+            assert f"`{setting.default}`" == table_rows[setting.name], setting.name
