@@ -2,19 +2,27 @@
 
 Resolvers never see HTTP: this module turns the request into a principal and a
 RequestContext, and the outcome into a response.
+
+Idempotency-Key: the response stored for replays is the one sent, except that
+API-token secrets are replaced by null: a replayed `createApiToken` carries
+`secret: null` (the secret is shown once; a client that lost it revokes the
+token and creates another). A response whose mutation produced nothing because
+of an unexpected error ("Internal server error", every root field null) is not
+stored: the mutation's transaction rolled back, so a retry with the same key
+runs again instead of replaying the error for 24 hours.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import re
 import time
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
+from cross_web import HTTPException
 from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 from graphql.error import GraphQLSyntaxError
 from starlette.requests import Request
@@ -36,11 +44,10 @@ from api.logs import request_id_var
 from domain.clock import Clock
 from domain.errors import DomainError, ErrorCode
 from domain.principal import Principal
+from domain.security import API_TOKEN_PREFIX
 from domain.services import auth, idempotency
 from schema import build_schema
 from schema.context import RequestContext
-
-log = logging.getLogger(__name__)
 
 PUBLIC_MUTATIONS = frozenset({"login", "acceptInvitation"})
 MAX_DEPTH = 10
@@ -52,20 +59,37 @@ IN_USE_WAIT_SECONDS = 5.0
 _OPERATION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _MAX_METRIC_OPERATIONS = 200
 _seen_operations: set[str] = set()
+# An API token's secret: the prefix and 32 random bytes, URL-safe base64.
+_API_TOKEN_SECRET = re.compile(rf"^{re.escape(API_TOKEN_PREFIX)}[A-Za-z0-9_-]{{43}}$")
+INTERNAL_ERROR_CODE = "INTERNAL_SERVER_ERROR"
 
 
 def top_level_error(code: ErrorCode, message: str, *, status: int = 200) -> JSONResponse:
+    metrics.GRAPHQL_ERRORS.labels(code=code.value, kind="top_level").inc()
     return JSONResponse(
         {"data": None, "errors": [{"message": message, "extensions": {"code": code.value}}]},
         status_code=status,
     )
 
 
+def http_refusal(status: int, reason: str) -> JSONResponse:
+    """A request refused before GraphQL runs (malformed body, content type, GET
+    mutation, ...): its 4xx status, with a GraphQL-shaped JSON body."""
+    error: dict[str, Any] = {"message": reason}
+    code = ErrorCode.INVALID_INPUT.value if status in (400, 415) else f"HTTP_{status}"
+    if status in (400, 415):
+        error["extensions"] = {"code": code}
+    metrics.GRAPHQL_ERRORS.labels(code=code, kind="top_level").inc()
+    return JSONResponse({"data": None, "errors": [error]}, status_code=status)
+
+
 class PublicMaskErrors(MaskErrors):
     """Mask unexpected errors; keep validation and deliberate (domain) errors.
 
-    A masked error says "Internal server error" with the request id, and its
-    stack trace is logged under that id.
+    A masked error says "Internal server error" with the request id. Its stack
+    trace is logged, under that id, by the schema's `process_errors` (which
+    sees the original error before this extension replaces it): logging here
+    too would write every failure twice.
     """
 
     def __init__(self) -> None:
@@ -78,18 +102,13 @@ class PublicMaskErrors(MaskErrors):
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         request_id = request_id_var.get()
-        log.error(
-            "unexpected error in %s",
-            ".".join(str(p) for p in error.path or ()),
-            exc_info=error.original_error,
-        )
         return GraphQLError(
             message=f"Internal server error (request id {request_id})",
             nodes=error.nodes,
             source=error.source,
             positions=error.positions,
             path=error.path,
-            extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
+            extensions={"code": INTERNAL_ERROR_CODE, "requestId": request_id},
         )
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
@@ -145,6 +164,14 @@ def _request_payload(body: bytes) -> Mapping[str, Any] | None:
     return payload
 
 
+def _query_string_payload(request: Request) -> Mapping[str, Any] | None:
+    """A GET request's operation (for metrics; GET never runs a mutation)."""
+    query = request.query_params.get("query") if request.method == "GET" else None
+    if not query:
+        return None
+    return {"query": query, "operationName": request.query_params.get("operationName")}
+
+
 def _metric_operation_name(name: object) -> str:
     if not isinstance(name, str) or not _OPERATION_NAME.match(name):
         return "anonymous"
@@ -153,6 +180,46 @@ def _metric_operation_name(name: object) -> str:
             return "other"
         _seen_operations.add(name)
     return name
+
+
+def _redact_secrets(value: Any) -> Any:
+    """The value with every API-token secret in it replaced by None (aliases
+    included: secrets are recognised by their form, not by their field name)."""
+    if isinstance(value, dict):
+        return {key: _redact_secrets(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redact_secrets(item) for item in value]
+    if isinstance(value, str) and _API_TOKEN_SECRET.match(value):
+        return None
+    return value
+
+
+def _replayable_body(body: bytes) -> str | None:
+    """What to store for replays of this response, or None to store nothing.
+
+    Nothing when an unexpected error left every root field null: the mutation
+    raised, its transaction rolled back, and a retry must run it again.
+    """
+    try:
+        decoded = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return body.decode("utf-8", errors="replace")
+    if not isinstance(decoded, dict):
+        return body.decode("utf-8", errors="replace")
+    errors = decoded.get("errors") or []
+    data = decoded.get("data")
+    failed = any(
+        isinstance(error, dict)
+        and (error.get("extensions") or {}).get("code") == INTERNAL_ERROR_CODE
+        for error in errors
+    )
+    produced = isinstance(data, dict) and any(value is not None for value in data.values())
+    if failed and not produced:
+        return None
+    redacted = _redact_secrets(decoded)
+    if redacted == decoded:
+        return body.decode("utf-8")
+    return json.dumps(redacted, separators=(",", ":"), ensure_ascii=False)
 
 
 def _payload_error_codes(data: object) -> Iterator[str]:
@@ -205,7 +272,7 @@ class GraphQLEndpoint:
         body = await request.body() if request.method == "POST" else b""
         principal = await self._authenticate(request)
         scope["licenses.principal"] = principal
-        payload = _request_payload(body) if body else None
+        payload = _request_payload(body) if body else _query_string_payload(request)
         operation = (
             _operation_of(payload["query"], payload.get("operationName")) if payload else None
         )
@@ -219,6 +286,7 @@ class GraphQLEndpoint:
         key = request.headers.get("idempotency-key")
         if (
             key is not None
+            and request.method == "POST"
             and principal is not None
             and payload is not None
             and operation is not None
@@ -253,7 +321,12 @@ class GraphQLEndpoint:
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
 
-        return await self.view.run(Request(scope, replay_body))
+        try:
+            return await self.view.run(Request(scope, replay_body))
+        except HTTPException as refusal:
+            # Strawberry's own ASGI entry point turns these into responses; we
+            # call its `run` directly, so we must too (else: a 500).
+            return http_refusal(refusal.status_code, refusal.reason)
 
     async def _run_idempotently(
         self,
@@ -283,10 +356,9 @@ class GraphQLEndpoint:
         except BaseException:
             await idempotency.abandon(claim=claim)
             raise
-        if response.status_code == 200:
-            await idempotency.complete(
-                claim=claim, response_body=bytes(response.body).decode(), clock=self.clock
-            )
+        stored = _replayable_body(bytes(response.body)) if response.status_code == 200 else None
+        if stored is not None:
+            await idempotency.complete(claim=claim, response_body=stored, clock=self.clock)
         else:
             await idempotency.abandon(claim=claim)
         return response

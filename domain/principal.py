@@ -38,11 +38,14 @@ def require_admin(actor: Principal) -> None:
         raise DomainError(ErrorCode.FORBIDDEN, "This needs the ADMIN or OWNER role.")
 
 
+MAX_ID = 2**31 - 1
+
+
 def parse_id(raw: str | int, *, what: str = "user") -> int:
     """Turn a client-supplied ID into a key; anything malformed is simply not found."""
-    if isinstance(raw, int):
-        return raw
-    text = raw.strip()
-    if not text.isdigit() or len(text) > 18:
+    text = str(raw).strip()
+    # Keys are 32-bit integers; anything beyond cannot exist (and would make
+    # PostgreSQL raise instead of finding nothing).
+    if not text.isascii() or not text.isdigit() or len(text) > 10 or int(text) > MAX_ID:
         raise DomainError(ErrorCode.NOT_FOUND, f"No {what} with this ID.")
     return int(text)

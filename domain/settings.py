@@ -127,12 +127,21 @@ def _parse_positive_int(name: str, raw: str, *, maximum: int = 10**9) -> int:
     return value
 
 
+def _redacted(url: str) -> str:
+    """The URL as it may appear in a message: any password replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return repr(url)
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return repr(parts._replace(netloc=netloc).geturl())
+
+
 def _check_database_url(raw: str) -> str:
     scheme = raw.split("://", 1)[0] if "://" in raw else ""
     if scheme not in ("sqlite", "postgres"):
         raise SettingsError(
             "DATABASE_URL",
-            f"expected sqlite://path or postgres://user:pass@host:port/db, got {raw!r}",
+            f"expected sqlite://path or postgres://user:pass@host:port/db, got {_redacted(raw)}",
         )
     if scheme == "sqlite" and not raw.split("://", 1)[1].split("?", 1)[0]:
         raise SettingsError("DATABASE_URL", "the SQLite URL names no file")
@@ -155,13 +164,15 @@ def _check_mail_url(raw: str) -> str:
         return raw
     if parts.scheme == "maildir" and (parts.netloc or parts.path):
         return raw
-    raise SettingsError("MAIL_URL", f"expected smtp://, smtps:// or maildir://path, got {raw!r}")
+    raise SettingsError(
+        "MAIL_URL", f"expected smtp://, smtps:// or maildir://path, got {_redacted(raw)}"
+    )
 
 
 def _check_redis_url(raw: str) -> str:
     parts = urlsplit(raw)
     if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
-        raise SettingsError("REDIS_URL", f"expected redis://host:port/db, got {raw!r}")
+        raise SettingsError("REDIS_URL", f"expected redis://host:port/db, got {_redacted(raw)}")
     return raw
 
 

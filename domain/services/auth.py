@@ -95,7 +95,9 @@ def _matching_users(candidates: list[User], password: str) -> list[User]:
     Runs in a worker thread (argon2-cffi releases the GIL). With zero or one
     candidate the work is the same, so the timing does not tell whether the
     email exists. It does grow with the number of accounts in which the email
-    has a password (several verifications): accepted, see the module notes.
+    has a password (one verification each): accepted, since it tells only
+    that the address is used in several accounts, and the rate limit bounds
+    the probing.
     """
     if len(password) > MAX_PASSWORD_LENGTH:
         # No password this long can ever have been set (WEAK_PASSWORD): burn

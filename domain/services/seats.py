@@ -227,10 +227,13 @@ async def change_seat_count(
             async with unit_of_work(now) as work:
                 account = await Account.get(id=actor.account_id, using_db=work.connection)
                 plan = _plan(account, total, at)
+                # The contract's rule for every kind: an amount the client did
+                # not expect (0 for a reduction or no change) refuses the change,
+                # e.g. an increase previewed before someone else's turned it
+                # into a reduction.
+                _check_expected_amount(plan, expected_amount_due_cents)
                 if plan.kind is SeatChangeKind.INCREASE:
-                    charge = await _increase(
-                        work, actor, account, plan, expected=expected_amount_due_cents
-                    )
+                    charge = await _increase(work, actor, account, plan)
                 elif plan.kind is SeatChangeKind.DECREASE:
                     charge = None
                     await _schedule_reduction(work, actor, account, plan)
@@ -246,20 +249,18 @@ async def change_seat_count(
     raise SeatChangeConflict("The seat count kept changing; try again.")
 
 
-async def _increase(
-    work: UnitOfWork,
-    actor: Principal,
-    account: Account,
-    plan: SeatChangePreview,
-    *,
-    expected: int | None,
-) -> Charge:
+def _check_expected_amount(plan: SeatChangePreview, expected: int | None) -> None:
     if expected is not None and expected != plan.amount_due_now_cents:
         raise DomainError(
             ErrorCode.AMOUNT_MISMATCH,
             f"The amount due now is {plan.amount_due_now_cents}, not {expected}.",
             field="expectedAmountDueCents",
         )
+
+
+async def _increase(
+    work: UnitOfWork, actor: Principal, account: Account, plan: SeatChangePreview
+) -> Charge:
     moved = (
         await Account.filter(**_as_read(account))
         .using_db(work.connection)

@@ -28,8 +28,14 @@ def test_a_wrong_database_url_fails_with_one_line_naming_the_variable(tmp_path):
 
 
 def test_every_command_has_help():
-    for command in (["serve"], ["worker"], ["scheduler"], ["migrate"], ["account", "create"],
-                    ["billing", "run"]):
+    for command in (
+        ["serve"],
+        ["worker"],
+        ["scheduler"],
+        ["migrate"],
+        ["account", "create"],
+        ["billing", "run"],
+    ):
         result = run_cli(*command, "--help")
         assert result.returncode == 0, command
         assert "usage: licenses" in result.stdout

@@ -90,3 +90,11 @@ def test_the_readme_documents_every_setting_with_its_default():
         assert setting.name in table_rows, f"{setting.name} missing from the README"
         if setting.default is not None:
             assert f"`{setting.default}`" == table_rows[setting.name], setting.name
+
+
+def test_a_bad_url_is_reported_without_its_password():
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env({"DATABASE_URL": "postgress://user:hunter2@db/x"})
+
+    assert "hunter2" not in str(refused.value)
+    assert "***" in str(refused.value)

@@ -1,0 +1,166 @@
+"""Per-request context: who asks, when, and the request's DataLoaders.
+
+The HTTP layer authenticates (bearer → domain.services.auth.authenticate) and
+builds one RequestContext per request; resolvers never look at HTTP:
+
+    RequestContext(
+        request=request,            # starlette Request (or None in tests)
+        response=response,          # to set headers, may be None
+        principal=principal,        # None: no or invalid token
+        clock=SYSTEM_CLOCK,
+        request_id="…",
+        client_address="203.0.113.7",
+    )
+
+DataLoaders are created lazily, per request and per account (an object read
+by a signed-in user always belongs to that user's account; login payloads
+read the account of the user who just signed in). Mutations drop the loaders
+after they change something, so a payload never shows what was cached before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TypeAlias
+
+import strawberry
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
+from strawberry.dataloader import DataLoader
+
+from domain import queries
+from domain.clock import SYSTEM_CLOCK, Clock
+from domain.models import Account, ApiToken, Invitation, LicenseAssignment, User
+from domain.principal import Principal
+from schema.errors import UnauthenticatedError
+
+
+class AccountLoaders:
+    """The DataLoaders of one account: each batch is ONE statement, scoped to it."""
+
+    def __init__(self, account_id: int) -> None:
+        self.account_id = account_id
+
+    @cached_property
+    def account(self) -> DataLoader[int, Account | None]:
+        return DataLoader(load_fn=self._accounts)
+
+    @cached_property
+    def pending_invitations(self) -> DataLoader[int, int]:
+        return DataLoader(load_fn=self._pending_invitations)
+
+    @cached_property
+    def users(self) -> DataLoader[int, User | None]:
+        return DataLoader(load_fn=self._users)
+
+    @cached_property
+    def owner(self) -> DataLoader[int, User | None]:
+        return DataLoader(load_fn=self._owners)
+
+    @cached_property
+    def latest_invitation(self) -> DataLoader[int, Invitation | None]:
+        return DataLoader(load_fn=self._latest_invitations)
+
+    @cached_property
+    def assignments(self) -> DataLoader[int, list[LicenseAssignment]]:
+        return DataLoader(load_fn=self._assignments)
+
+    @cached_property
+    def api_tokens(self) -> DataLoader[int, ApiToken | None]:
+        return DataLoader(load_fn=self._api_tokens)
+
+    async def _accounts(self, keys: list[int]) -> list[Account | None]:
+        scoped = [key if key == self.account_id else -1 for key in keys]
+        return await queries.accounts_by_ids(account_ids=scoped)
+
+    async def _pending_invitations(self, keys: list[int]) -> list[int]:
+        scoped = [key if key == self.account_id else -1 for key in keys]
+        return await queries.pending_invitation_counts(account_ids=scoped)
+
+    async def _users(self, keys: list[int]) -> list[User | None]:
+        return await queries.users_by_ids(account_id=self.account_id, ids=keys)
+
+    async def _owners(self, keys: list[int]) -> list[User | None]:
+        return await queries.owner_by_account_ids(account_id=self.account_id, keys=keys)
+
+    async def _latest_invitations(self, keys: list[int]) -> list[Invitation | None]:
+        return await queries.latest_invitation_by_user_ids(
+            account_id=self.account_id, user_ids=keys
+        )
+
+    async def _assignments(self, keys: list[int]) -> list[list[LicenseAssignment]]:
+        return await queries.assignments_by_user_ids(account_id=self.account_id, user_ids=keys)
+
+    async def _api_tokens(self, keys: list[int]) -> list[ApiToken | None]:
+        return await queries.api_tokens_by_ids(account_id=self.account_id, ids=keys)
+
+
+class Loaders:
+    """All DataLoaders of one request, by account."""
+
+    def __init__(self) -> None:
+        self._by_account: dict[int, AccountLoaders] = {}
+
+    def of(self, account_id: int) -> AccountLoaders:
+        loaders = self._by_account.get(account_id)
+        if loaders is None:
+            loaders = self._by_account[account_id] = AccountLoaders(account_id)
+        return loaders
+
+
+@dataclass
+class RequestContext:
+    """What every resolver may use. Build one per request (see the module docstring)."""
+
+    request: HTTPConnection | None = None
+    response: Response | None = None
+    principal: Principal | None = None
+    clock: Clock = SYSTEM_CLOCK
+    request_id: str = ""
+    client_address: str | None = None
+    _loaders: Loaders | None = field(default=None, init=False, repr=False)
+
+    @property
+    def loaders(self) -> Loaders:
+        if self._loaders is None:
+            self._loaders = Loaders()
+        return self._loaders
+
+    def reset_loaders(self) -> None:
+        """Forget every loaded object (after a mutation changed the data)."""
+        self._loaders = None
+
+
+def build_context(
+    *,
+    principal: Principal | None,
+    request: HTTPConnection | None = None,
+    response: Response | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+    request_id: str = "",
+    client_address: str | None = None,
+) -> RequestContext:
+    """The context of one request; `principal` None means unauthenticated."""
+    return RequestContext(
+        request=request,
+        response=response,
+        principal=principal,
+        clock=clock,
+        request_id=request_id,
+        client_address=client_address,
+    )
+
+
+Info: TypeAlias = strawberry.Info[RequestContext, None]
+
+
+def require_principal(info: Info) -> Principal:
+    principal = info.context.principal
+    if principal is None:
+        raise UnauthenticatedError()
+    return principal
+
+
+def loaders_of(info: Info, account_id: int) -> AccountLoaders:
+    return info.context.loaders.of(account_id)
