@@ -19,12 +19,14 @@ import json
 import re
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from cross_web import HTTPException
-from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
+from graphql import GraphQLError, OperationType, parse
 from graphql.error import GraphQLSyntaxError
+from graphql.utilities import get_operation_ast
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
@@ -47,6 +49,7 @@ from domain.principal import Principal
 from domain.security import API_TOKEN_PREFIX
 from domain.services import auth, idempotency
 from schema import build_schema
+from schema.authentication import root_field_names
 from schema.context import RequestContext
 
 PUBLIC_MUTATIONS = frozenset({"login", "acceptInvitation"})
@@ -119,6 +122,17 @@ class PublicMaskErrors(MaskErrors):
                 error.extensions = {**(error.extensions or {}), "code": original.code.value}
                 if original.field:
                     error.extensions["field"] = original.field
+            elif (
+                error.path is None
+                and "code" not in (error.extensions or {})
+                and (original is None or isinstance(original, GraphQLError))
+            ):
+                # The request itself is at fault: syntax, validation, variable
+                # values, limits (depth, aliases, tokens), introspection off.
+                error.extensions = {
+                    **(error.extensions or {}),
+                    "code": ErrorCode.INVALID_INPUT.value,
+                }
         return processed
 
 
@@ -134,34 +148,54 @@ def schema_extensions(*, introspection: bool) -> list[Any]:
     return extensions
 
 
+@dataclass(frozen=True)
+class Operation:
+    type: str
+    # Root fields, through fragments too (aliases do not hide them).
+    root_fields: frozenset[str]
+    name: str | None
+
+
 @lru_cache(maxsize=512)
-def _operation_of(query: str, operation_name: str | None) -> tuple[str, frozenset[str]] | None:
-    """(operation type, root field names) of the operation a request runs, if parseable."""
+def _operation_of(query: str, operation_name: object) -> Operation | None:
+    """The operation a request runs, if the query parses and names one."""
+    if operation_name is not None and not isinstance(operation_name, str):
+        return None
     try:
         document = parse(query, max_tokens=MAX_TOKENS)
     except (GraphQLSyntaxError, RecursionError):
         return None
-    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    if operation_name is not None:
-        operations = [o for o in operations if o.name and o.name.value == operation_name]
-    if len(operations) != 1:
+    operation = get_operation_ast(document, operation_name)
+    fields = root_field_names(document, operation_name)
+    if operation is None or fields is None:
         return None
-    operation = operations[0]
-    fields = frozenset(
-        getattr(getattr(selection, "name", None), "value", "")
-        for selection in operation.selection_set.selections
+    return Operation(
+        type=operation.operation.value,
+        root_fields=frozenset(fields),
+        name=operation.name.value if operation.name else None,
     )
-    return operation.operation.value, fields
 
 
-def _request_payload(body: bytes) -> Mapping[str, Any] | None:
+_NOT_JSON = object()
+
+
+def _decode_json(body: bytes) -> Any:
+    """The decoded body, or _NOT_JSON (not JSON, not UTF-8, or nested too deep)."""
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return _NOT_JSON
+
+
+def _request_payload(decoded: Any) -> Mapping[str, Any] | None:
+    if not isinstance(decoded, dict) or not isinstance(decoded.get("query"), str):
         return None
-    if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
-        return None
-    return payload
+    return decoded
+
+
+def _declares_json(request: Request) -> bool:
+    # The test Strawberry applies to choose its JSON parser.
+    return "application/json" in request.headers.get("content-type", "").lower()
 
 
 def _query_string_payload(request: Request) -> Mapping[str, Any] | None:
@@ -232,6 +266,21 @@ def _payload_error_codes(data: object) -> Iterator[str]:
                     yield error["code"]
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _has_lone_surrogate(value: object) -> bool:
+    """True when a string in `value` holds a surrogate code point. json.loads
+    joins a valid escaped pair into one character, so any left is unpaired."""
+    if isinstance(value, str):
+        return _SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_lone_surrogate(item) for item in value)
+    return False
+
+
 class GraphQLView(GraphQL[RequestContext, None]):
     def __init__(self, *, clock: Clock, introspection: bool, graphiql: bool) -> None:
         super().__init__(
@@ -239,6 +288,17 @@ class GraphQLView(GraphQL[RequestContext, None]):
             graphql_ide="graphiql" if graphiql else None,
         )
         self.clock = clock
+
+    async def parse_http_body(self, request: Any) -> Any:
+        """The request's operation(s); an unpaired UTF-16 surrogate anywhere in it
+        (JSON allows the escape "\\ud800") is refused: it is not text, and
+        would fail later in a password hash or a database driver (a 500)."""
+        data = await super().parse_http_body(request)
+        for item in data if isinstance(data, list) else [data]:
+            parts = (item.query, item.variables, item.operation_name, item.extensions)
+            if _has_lone_surrogate(parts):
+                raise HTTPException(400, "The request holds an unpaired surrogate: not text.")
+        return data
 
     async def get_context(self, request: Any, response: Any) -> RequestContext:
         return RequestContext(
@@ -270,16 +330,31 @@ class GraphQLEndpoint:
         request = Request(scope, receive)
         started = time.perf_counter()
         body = await request.body() if request.method == "POST" else b""
+        if request.method == "POST" and _declares_json(request):
+            decoded = _decode_json(body)
+            if not isinstance(decoded, dict):
+                # Strawberry answers some of these (a JSON string or null, a
+                # body nested too deep, UTF-16) with an exception: a 500.
+                await http_refusal(
+                    400, "The request body must be a JSON object: {query, variables, ...}."
+                )(scope, receive, send)
+                return
+            payload = _request_payload(decoded)
+        elif request.method == "POST":
+            payload = _request_payload(_decode_json(body))
+        else:
+            payload = _query_string_payload(request)
         principal = await self._authenticate(request)
         scope["licenses.principal"] = principal
-        payload = _request_payload(body) if body else _query_string_payload(request)
         operation = (
             _operation_of(payload["query"], payload.get("operationName")) if payload else None
         )
-        operation_type = operation[0] if operation else "unknown"
+        operation_type = operation.type if operation else "unknown"
         if payload is not None:
             metrics.GRAPHQL_REQUESTS.labels(
-                operation=_metric_operation_name(payload.get("operationName")),
+                operation=_metric_operation_name(
+                    payload.get("operationName") or (operation.name if operation else None)
+                ),
                 operation_type=operation_type,
             ).inc()
 
@@ -290,8 +365,10 @@ class GraphQLEndpoint:
             and principal is not None
             and payload is not None
             and operation is not None
-            and operation[0] == OperationType.MUTATION.value
-            and not operation[1] <= PUBLIC_MUTATIONS
+            and operation.type == OperationType.MUTATION.value
+            # login and acceptInvitation ignore the header, also beside another
+            # mutation: a session token is never stored for replays.
+            and not operation.root_fields & PUBLIC_MUTATIONS
         ):
             response = await self._run_idempotently(scope, body, payload, principal, key)
         else:

@@ -46,6 +46,7 @@ from domain.models import (
     User,
 )
 from domain.principal import Principal, parse_id
+from domain.validation import _has_control_characters
 
 T = TypeVar("T")
 
@@ -332,6 +333,11 @@ def _clean_search(search: str | None) -> str | None:
             ErrorCode.INVALID_INPUT,
             f"Search at most {SEARCH_MAX} characters.",
             field="search",
+        )
+    # No stored name or email holds one (and PostgreSQL refuses NUL in text).
+    if _has_control_characters(text):
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "Search must not contain control characters.", field="search"
         )
     return text or None
 

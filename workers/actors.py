@@ -84,4 +84,4 @@ async def run_periodic(job: str) -> None:
     result = await run_periodic_job(
         job, clock=runtime.clock, enqueue=enqueue_delivery, policy=runtime.policy
     )
-    log.info("periodic job %s done: %s", job, result)
+    log.debug("periodic job %s done: %s", job, result)

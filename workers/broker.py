@@ -212,6 +212,8 @@ class WorkerBoot(Middleware):
         except Exception:
             # The actors open it on first use; their messages are retried.
             log.exception("worker boot: cannot open the database; will retry on first job")
+        else:
+            log.info("worker boot: database open, mail via %r", runtime.mailer)
 
     def after_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
         # Runs before AsyncIO's (after_* hooks go in reverse order): the

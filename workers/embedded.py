@@ -72,6 +72,7 @@ class EmbeddedRunner:
         self._deliveries: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
         self._running = False
+        self._stopping = asyncio.Event()
 
     @property
     def running(self) -> bool:
@@ -81,6 +82,7 @@ class EmbeddedRunner:
         if self._running:
             return
         self._running = True
+        self._stopping = asyncio.Event()
         set_outbox_dispatcher(self.dispatch)
         self._loops = [
             asyncio.create_task(
@@ -98,22 +100,23 @@ class EmbeddedRunner:
         )
 
     async def stop(self) -> None:
-        """Stop the loops, let deliveries in progress finish (up to the stop
-        timeout; a delivery cut short is sent again after its lease)."""
+        """Stop the loops and let the work in progress finish: a periodic pass
+        or a delivery is not cut in the middle of a transaction. What is
+        still running after the stop timeout is cancelled (a delivery cut
+        short is sent again once its lease has passed)."""
         if not self._running:
             return
         self._running = False
         set_outbox_dispatcher(None)
-        for task in self._loops:
-            task.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
-        self._loops = []
-        pending = set(self._deliveries)
-        if pending:
-            _, late = await asyncio.wait(pending, timeout=self.stop_timeout_seconds)
+        self._stopping.set()
+        in_progress = {*self._loops, *self._deliveries}
+        if in_progress:
+            _, late = await asyncio.wait(in_progress, timeout=self.stop_timeout_seconds)
             for task in late:
+                log.warning("embedded jobs: cancelling %s after the stop timeout", task.get_name())
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
+        self._loops = []
         await self.mailer.aclose()
         log.info("embedded jobs stopped")
 
@@ -157,26 +160,17 @@ class EmbeddedRunner:
                     policy=self.policy,
                 )
             outcomes.extend(batch)
-            if len(batch) < self.batch_limit:
+            if len(batch) < self.batch_limit or self._stopping.is_set():
                 return outcomes
 
     async def run_jobs(self) -> dict[str, object]:
         return await run_periodic_jobs(clock=self.clock, names=EMBEDDED_PERIODIC_JOBS)
 
     async def _every(self, seconds: float, job: Callable[[], Awaitable[object]]) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 await job()
             except Exception:
                 log.exception("embedded job %s failed; next run in %ss", job.__name__, seconds)
-            await asyncio.sleep(seconds)
-
-
-async def run_embedded_until(stop: asyncio.Event, runner: EmbeddedRunner) -> None:
-    """Run `runner` until `stop` is set (for a CLI command that has no server)."""
-    await runner.start()
-    try:
-        await stop.wait()
-    finally:
-        with contextlib.suppress(Exception):
-            await runner.stop()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=seconds)

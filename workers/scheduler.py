@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 
 from domain.settings import Settings
 from workers.broker import close_broker, configure_broker, enqueue_periodic
@@ -38,6 +39,8 @@ async def run_scheduler(
         interval_seconds if interval_seconds is not None else settings.scheduler_interval_seconds
     )
     stop = stop_event or asyncio.Event()
+    if stop_event is None:
+        _stop_on_signals(stop)
     await asyncio.to_thread(configure_broker, settings.redis_url)
     log.info("scheduler started: %s every %ss", ", ".join(PERIODIC_JOBS), interval)
     try:
@@ -48,6 +51,14 @@ async def run_scheduler(
     finally:
         await asyncio.to_thread(close_broker)
         log.info("scheduler stopped")
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    """SIGTERM/SIGINT end the loop after the current round (main thread only)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
 
 
 async def enqueue_all() -> int:

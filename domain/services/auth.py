@@ -64,12 +64,14 @@ def _email_key(raw: str) -> str:
     """The key users are stored under (see clean_email); garbage maps to itself.
 
     An address that is not even valid cannot match a user, but it is still
-    rate limited and answered exactly like an unknown one.
+    rate limited and answered exactly like an unknown one. NUL characters are
+    dropped: PostgreSQL refuses them in text, and such an address matches no
+    one anyway.
     """
     try:
         return clean_email(raw)[1]
     except DomainError:
-        return raw.strip().lower()[:EMAIL_MAX]
+        return raw.replace("\x00", "").strip().lower()[:EMAIL_MAX]
 
 
 def _failure_scopes(email_key: str, client_address: str | None) -> list[str]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,8 +36,8 @@ from domain.principal import Principal
 from domain.services import users
 from domain.settings import Settings
 from tests.conftest import TEST_SECRET_KEY
-from tests.domain.snapshot import database_snapshot
 from tests.domain.conftest import make_account
+from tests.domain.snapshot import database_snapshot
 
 PASSWORD = "correct horse battery staple"
 GRAPHQL = "/graphql"
@@ -56,9 +57,14 @@ def app_settings(database_url: str, **changes: Any) -> Settings:
 
 
 def build_app(
-    database_url: str, clock: FixedClock, domain_config: config.DomainConfig, **changes: Any
+    database_url: str,
+    clock: FixedClock,
+    domain_config: config.DomainConfig,
+    *,
+    settings: Settings | None = None,
+    **changes: Any,
 ) -> Starlette:
-    app = create_app(app_settings(database_url, **changes), clock=clock)
+    app = create_app(settings or app_settings(database_url, **changes), clock=clock)
     # create_app configured the domain from the settings: keep the test's config.
     config.configure(domain_config)
     return app
@@ -289,3 +295,20 @@ async def refused_without_change(
     assert_refused(payload, code, field=error_field)
     assert await database_snapshot() == before, f"{field} refused with {code} but changed data"
     return payload
+
+
+class Failures:
+    """Run every case of a table, then report all the failing ones at once."""
+
+    def __init__(self) -> None:
+        self.found: dict[str, str] = {}
+
+    @contextmanager
+    def case(self, name: str) -> Iterator[None]:
+        try:
+            yield
+        except AssertionError as failure:
+            self.found[name] = str(failure)
+
+    def check(self) -> None:
+        assert self.found == {}, "\n".join(f"{name}: {why}" for name, why in self.found.items())

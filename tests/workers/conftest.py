@@ -4,6 +4,7 @@ loopback, Redis (deploy.local_services), and Dramatiq worker processes."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -142,7 +143,7 @@ def smtp() -> Iterator[SmtpServer]:
 
 
 async def wait_until(
-    predicate: Callable[[], bool | Awaitable[bool]], *, timeout: float, what: str
+    predicate: Callable[[], bool | Awaitable[bool]], *, within: float, what: str
 ) -> float:
     """Poll until `predicate` holds; return the seconds it took."""
     started = time.monotonic()
@@ -152,8 +153,8 @@ async def wait_until(
             result = await result
         if result:
             return time.monotonic() - started
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        if time.monotonic() - started > within:
+            raise AssertionError(f"timed out after {within}s waiting for {what}")
         await asyncio.sleep(0.05)
 
 
@@ -252,10 +253,8 @@ class WorkerProcess:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
         # Children left behind by a killed parent.
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         return self.proc.returncode
 
 

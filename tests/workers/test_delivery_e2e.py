@@ -50,11 +50,11 @@ async def test_given_a_worker_process_when_an_account_is_created_then_the_owner_
 ):
     created = await make_account(real_now_clock)
 
-    await wait_until(lambda: len(smtp.received) == 1, timeout=15, what="the owner's email")
+    await wait_until(lambda: len(smtp.received) == 1, within=15, what="the owner's email")
     row = await OutboxMessage.get(account_id=created.account_id)
     await wait_until(
         lambda: OutboxMessage.filter(id=row.id, sent_at__isnull=False).exists(),
-        timeout=5,
+        within=5,
         what="sent_at",
     )
     grant = await accept_invitation(
@@ -80,7 +80,7 @@ async def test_given_a_row_written_without_a_dispatcher_when_the_scheduler_runs_
         run_scheduler(Settings(redis_url=redis_server.url), stop_event=stop, interval_seconds=1)
     )
     try:
-        await wait_until(lambda: len(smtp.received) == 1, timeout=15, what="the relayed email")
+        await wait_until(lambda: len(smtp.received) == 1, within=15, what="the relayed email")
     finally:
         stop.set()
         await scheduler

@@ -89,9 +89,7 @@ async def test_given_redis_down_while_20_emails_are_committed_when_it_is_back_th
 
     redis_server.start()  # same port, empty: nothing was queued
     async with scheduler_running(redis_server.url):
-        await wait_until(
-            lambda: len(smtp.message_ids()) == EMAILS, timeout=20, what="every email"
-        )
+        await wait_until(lambda: len(smtp.message_ids()) == EMAILS, within=20, what="every email")
         # Give duplicates, if any, the time to show up.
         await asyncio.sleep(1.5)
 
@@ -109,7 +107,7 @@ async def test_given_a_worker_killed_mid_batch_when_another_worker_takes_over_th
     second = WorkerProcess(worker_env, worker_log, threads=4)
     try:
         await create_accounts(real_now_clock, EMAILS)
-        await wait_until(lambda: len(handler.received) >= 4, timeout=15, what="a few emails")
+        await wait_until(lambda: len(handler.received) >= 4, within=15, what="a few emails")
 
         first.kill()
         await asyncio.sleep(0.5)  # let the SMTP server finish reading what was sent
@@ -125,7 +123,7 @@ async def test_given_a_worker_killed_mid_batch_when_another_worker_takes_over_th
         second.start()
         async with scheduler_running(redis_server.url):
             await wait_until(
-                lambda: len(smtp.message_ids()) == EMAILS, timeout=25, what="every email"
+                lambda: len(smtp.message_ids()) == EMAILS, within=25, what="every email"
             )
             await asyncio.sleep(1.5)
     finally:
