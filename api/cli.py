@@ -164,11 +164,22 @@ def _migrate(_: argparse.Namespace, settings: Settings) -> int:
 async def _with_database(settings: Settings, work: Callable[[], Awaitable[T]]) -> T:
     if settings.embedded:
         # Embedded mode migrates on start; so does any command run before serve.
+        # The running server's relay delivers what this command commits.
         await migrate(settings.database_url)
     await init_database(settings.database_url)
+    dispatch: Any = None
+    if not settings.embedded:
+        from workers.broker import ProductionDispatch  # noqa: PLC0415
+
+        # Emails this command commits go to the workers at once (the relay
+        # would otherwise pick them up within a scheduler interval).
+        dispatch = ProductionDispatch(settings=settings)
+        await dispatch.start()
     try:
         return await work()
     finally:
+        if dispatch is not None:
+            await dispatch.stop()
         await close_database()
 
 

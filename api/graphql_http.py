@@ -369,6 +369,10 @@ class GraphQLEndpoint:
             # login and acceptInvitation ignore the header, also beside another
             # mutation: a session token is never stored for replays.
             and not operation.root_fields & PUBLIC_MUTATIONS
+            # Variables that are not an object: Strawberry refuses the request
+            # (400) without running it, so there is nothing to claim (and the
+            # fingerprint could not be computed: a 500).
+            and isinstance(payload.get("variables"), dict | None)
         ):
             response = await self._run_idempotently(scope, body, payload, principal, key)
         else:

@@ -101,6 +101,22 @@ SETTINGS: tuple[Setting, ...] = (
         "Embedded mode: how often the server looks for undelivered outbox rows.",
     ),
     Setting(
+        "OUTBOX_LEASE_SECONDS",
+        "120",
+        "How long a worker owns an email it is sending before another may retry it.",
+    ),
+    Setting(
+        "OUTBOX_RETRY_BASE_SECONDS",
+        "15",
+        "First retry delay of a failed email; doubles on each attempt.",
+    ),
+    Setting("OUTBOX_RETRY_MAX_SECONDS", "3600", "Longest delay between two delivery attempts."),
+    Setting(
+        "OUTBOX_MAX_ATTEMPTS",
+        "20",
+        "Delivery attempts before an email is marked failed (about 13 hours with the defaults).",
+    ),
+    Setting(
         "DEMO_ACCOUNT",
         None,
         "Create a demo account on first start. Default: on in embedded development mode.",
@@ -203,6 +219,10 @@ class Settings:
     embedded_relay_seconds: int = 2
     demo_account: bool = True
     secret_key: str | None = None
+    outbox_lease_seconds: int = 120
+    outbox_retry_base_seconds: int = 15
+    outbox_retry_max_seconds: int = 3600
+    outbox_max_attempts: int = 20
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -293,6 +313,20 @@ class Settings:
                 else (redis_raw is None and not production)
             ),
             secret_key=secret_key,
+            outbox_lease_seconds=_parse_positive_int(
+                "OUTBOX_LEASE_SECONDS", get("OUTBOX_LEASE_SECONDS") or "120", maximum=86400
+            ),
+            outbox_retry_base_seconds=_parse_positive_int(
+                "OUTBOX_RETRY_BASE_SECONDS", get("OUTBOX_RETRY_BASE_SECONDS") or "15", maximum=86400
+            ),
+            outbox_retry_max_seconds=_parse_positive_int(
+                "OUTBOX_RETRY_MAX_SECONDS",
+                get("OUTBOX_RETRY_MAX_SECONDS") or "3600",
+                maximum=604800,
+            ),
+            outbox_max_attempts=_parse_positive_int(
+                "OUTBOX_MAX_ATTEMPTS", get("OUTBOX_MAX_ATTEMPTS") or "20", maximum=1000
+            ),
         )
 
     def resolved_secret_key(self) -> bytes:

@@ -202,7 +202,7 @@ class WorkerBoot(Middleware):
         _runtime = WorkerRuntime(
             settings=self.settings,
             mailer=mailer_from_url(self.settings.mail_url),
-            policy=DeliveryPolicy.from_env(),
+            policy=DeliveryPolicy.from_settings(self.settings),
         )
         # Jobs that commit outbox rows (expiry, period end) enqueue them too.
         set_outbox_dispatcher(enqueue_outbox)

@@ -28,7 +28,6 @@ from domain.uow import set_outbox_dispatcher
 from workers.jobs import EMBEDDED_PERIODIC_JOBS, run_periodic_jobs
 from workers.mailer import Mailer, mailer_from_url
 from workers.outbox import (
-    DEFAULT_POLICY,
     DeliveryOutcome,
     DeliveryPolicy,
     deliver_due_messages,
@@ -45,7 +44,7 @@ class EmbeddedRunner:
         settings: Settings,
         clock: Clock = SYSTEM_CLOCK,
         mailer: Mailer | None = None,
-        policy: DeliveryPolicy = DEFAULT_POLICY,
+        policy: DeliveryPolicy | None = None,
         max_concurrency: int = 4,
         max_pending: int = 1000,
         batch_limit: int = 100,
@@ -56,7 +55,7 @@ class EmbeddedRunner:
         self.settings = settings
         self.clock = clock
         self.mailer = mailer if mailer is not None else mailer_from_url(settings.mail_url)
-        self.policy = policy
+        self.policy = policy if policy is not None else DeliveryPolicy.from_settings(settings)
         self.max_pending = max_pending
         self.batch_limit = batch_limit
         self.relay_seconds = (

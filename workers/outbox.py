@@ -26,7 +26,6 @@ and most servers collapse such a duplicate.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -103,36 +102,14 @@ class DeliveryPolicy:
         return min(self.retry_base * (1 << exponent), self.retry_cap)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> DeliveryPolicy:
-        """Tuning knobs (mostly for tests): OUTBOX_LEASE_SECONDS,
-        OUTBOX_RETRY_BASE_SECONDS, OUTBOX_RETRY_MAX_SECONDS, OUTBOX_MAX_ATTEMPTS."""
-        env = os.environ if environ is None else environ
-        default = cls()
-
-        def seconds(name: str, fallback: timedelta) -> timedelta:
-            raw = env.get(name)
-            if not raw:
-                return fallback
-            try:
-                value = float(raw)
-            except ValueError:
-                raise ValueError(f"{name}: expected a number of seconds, got {raw!r}") from None
-            if value <= 0:
-                raise ValueError(f"{name}: must be positive")
-            return timedelta(seconds=value)
-
-        raw_attempts = env.get("OUTBOX_MAX_ATTEMPTS")
-        try:
-            attempts = int(raw_attempts) if raw_attempts else default.max_attempts
-        except ValueError:
-            raise ValueError(
-                f"OUTBOX_MAX_ATTEMPTS: expected a whole number, got {raw_attempts!r}"
-            ) from None
+    def from_settings(cls, settings: Settings) -> DeliveryPolicy:
         return cls(
-            lease=seconds("OUTBOX_LEASE_SECONDS", default.lease),
-            retry_base=seconds("OUTBOX_RETRY_BASE_SECONDS", default.retry_base),
-            retry_cap=seconds("OUTBOX_RETRY_MAX_SECONDS", default.retry_cap),
-            max_attempts=attempts,
+            lease=timedelta(seconds=settings.outbox_lease_seconds),
+            retry_base=timedelta(seconds=settings.outbox_retry_base_seconds),
+            retry_cap=timedelta(
+                seconds=max(settings.outbox_retry_max_seconds, settings.outbox_retry_base_seconds)
+            ),
+            max_attempts=settings.outbox_max_attempts,
         )
 
 

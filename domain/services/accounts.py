@@ -158,6 +158,6 @@ async def create_account(
         await work.email(
             account_id=account.id,
             kind=EmailKind.OWNER_PASSWORD_SET,
-            payload={"invitationId": invitation.id},
+            payload={"invitationId": invitation.id, "tokenVersion": 1},
         )
     return CreatedAccount(account_id=account.id, owner_user_id=owner.id, api_token=secret)

@@ -145,7 +145,7 @@ async def invite_user(
         await work.email(
             account_id=actor.account_id,
             kind=EmailKind.INVITATION,
-            payload={"invitationId": invitation.id},
+            payload={"invitationId": invitation.id, "tokenVersion": invitation.token_version},
         )
     return InvitationOutcome(user=user, invitation=invitation)
 
@@ -312,7 +312,7 @@ async def resend_invitation(*, actor: Principal, user_id: str, clock: Clock) -> 
                 if invitation.kind == InvitationKind.PASSWORD_SET
                 else EmailKind.INVITATION_RESENT
             ),
-            payload={"invitationId": invitation.id},
+            payload={"invitationId": invitation.id, "tokenVersion": invitation.token_version},
         )
         user = await _reload_user(work, user.id)
     return InvitationOutcome(user=user, invitation=invitation)
@@ -447,7 +447,7 @@ async def assign_license(*, actor: Principal, user_id: str, clock: Clock) -> Use
             await work.email(
                 account_id=actor.account_id,
                 kind=EmailKind.INVITATION,
-                payload={"invitationId": invitation.id},
+                payload={"invitationId": invitation.id, "tokenVersion": invitation.token_version},
             )
     return user
 

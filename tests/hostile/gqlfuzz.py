@@ -684,7 +684,6 @@ RAW_GETS: tuple[dict[str, str], ...] = (
     {"query": "{ viewer { id } }", "variables": "[]"},
     {"query": "query($s: String) { account { users(filter: {search: $s}) { totalCount } } }",
      "variables": '{"s": "\\ud800"}'},
-    {"query": "{ viewer { id } }", "operationName": "\ud800"},
     {"query": ""},
     {"query": "{"},
     {},

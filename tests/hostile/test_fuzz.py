@@ -342,6 +342,8 @@ class FuzzSession:
             problems.append(f"a Server header: {response.headers['server']}")
         if "set-cookie" in response.headers:
             problems.append("a cookie was set")
+        if request.method == "GET" and not (request.params or {}).get("query"):
+            return problems  # GraphiQL's page (development mode)
         try:
             body = json.loads(text)
         except ValueError:

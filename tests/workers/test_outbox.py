@@ -20,7 +20,7 @@ from domain.principal import Principal
 from domain.security import token_hash
 from domain.services.seats import change_seat_count
 from domain.services.users import invite_user, revoke_invitation, unassign_license
-from domain.settings import Settings
+from domain.settings import Settings, SettingsError
 from domain.uow import set_outbox_dispatcher
 from tests.conftest import TEST_SECRET_KEY
 from tests.domain.conftest import make_account
@@ -57,13 +57,15 @@ def test_retries_back_off_exponentially_up_to_the_cap():
     assert delays == [15, 30, 60, 1920, 3600, 3600]
 
 
-def test_the_policy_is_tuned_from_the_environment():
-    policy = DeliveryPolicy.from_env({"OUTBOX_LEASE_SECONDS": "2", "OUTBOX_MAX_ATTEMPTS": "5"})
+def test_the_policy_is_tuned_from_the_settings():
+    policy = DeliveryPolicy.from_settings(
+        Settings.from_env({"OUTBOX_LEASE_SECONDS": "2", "OUTBOX_MAX_ATTEMPTS": "5"})
+    )
 
     assert (policy.lease, policy.max_attempts) == (timedelta(seconds=2), 5)
-    assert DeliveryPolicy.from_env({}) == DeliveryPolicy()
-    with pytest.raises(ValueError, match="OUTBOX_LEASE_SECONDS"):
-        DeliveryPolicy.from_env({"OUTBOX_LEASE_SECONDS": "soon"})
+    assert DeliveryPolicy.from_settings(Settings.from_env({})) == DeliveryPolicy()
+    with pytest.raises(SettingsError, match="OUTBOX_LEASE_SECONDS"):
+        Settings.from_env({"OUTBOX_LEASE_SECONDS": "soon"})
 
 
 def owner_of(account_id: int, user_id: int) -> Principal:
