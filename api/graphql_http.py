@@ -346,8 +346,13 @@ class GraphQLEndpoint:
             payload = _query_string_payload(request)
         principal = await self._authenticate(request)
         scope["licenses.principal"] = principal
+        # An operationName that is not a string (a list, an object) names no
+        # operation, and could not be a key of _operation_of's cache (a 500).
+        operation_name = payload.get("operationName") if payload else None
         operation = (
-            _operation_of(payload["query"], payload.get("operationName")) if payload else None
+            _operation_of(payload["query"], operation_name)
+            if payload and isinstance(operation_name, str | None)
+            else None
         )
         operation_type = operation.type if operation else "unknown"
         if payload is not None:

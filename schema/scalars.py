@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import NewType
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.types.scalar import ScalarDefinition
 
 BigInt = NewType("BigInt", int)
@@ -23,15 +24,22 @@ def serialize_datetime(value: datetime) -> str:
 
 
 def parse_datetime(value: object) -> datetime:
+    # GraphQLError, not ValueError: a value the client got wrong is a request
+    # error. graphql-core reports any other exception from an inline literal
+    # with it as `original_error`, which the HTTP layer masks as an internal
+    # error (and logs with a stack trace).
     if not isinstance(value, str):
-        raise ValueError("DateTime must be an ISO 8601 string")
+        raise GraphQLError("DateTime must be an ISO 8601 string")
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"Invalid ISO 8601 DateTime: {value!r}") from None
+        raise GraphQLError(f"Invalid ISO 8601 DateTime: {value[:100]!r}") from None
     if parsed.tzinfo is None:
-        raise ValueError("DateTime needs an explicit UTC offset (e.g. Z or +00:00)")
-    return parsed.astimezone(UTC)
+        raise GraphQLError("DateTime needs an explicit UTC offset (e.g. Z or +00:00)")
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise GraphQLError("DateTime out of range") from None
 
 
 def serialize_bigint(value: int) -> int:
@@ -43,9 +51,9 @@ def parse_bigint(value: object) -> int:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         else:
-            raise ValueError("BigInt must be an integer")
+            raise GraphQLError("BigInt must be an integer")
     if not _INT64_MIN <= value <= _INT64_MAX:
-        raise ValueError("BigInt must fit in 64 bits")
+        raise GraphQLError("BigInt must fit in 64 bits")
     return value
 
 

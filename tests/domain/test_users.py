@@ -197,7 +197,12 @@ async def test_invite_user_given_a_free_licence_then_invited_with_invitation_aud
     assert [e.action for e in events] == [AuditAction.USER_INVITED]
     assert (events[0].actor_user_id, events[0].target_user_id) == (owner.user_id, user.id)
     assert events[0].data["invitationId"] == invitation.id
-    assert await mail_since(since) == [(EmailKind.INVITATION, {"invitationId": invitation.id})]
+    assert await mail_since(since) == [
+        (
+            EmailKind.INVITATION,
+            {"invitationId": invitation.id, "tokenVersion": invitation.token_version},
+        )
+    ]
 
 
 async def test_invite_user_given_an_api_token_then_the_token_is_recorded_as_the_actor(
@@ -562,7 +567,7 @@ async def test_resend_invitation_given_a_pending_invitation_then_token_and_expir
     assert await seats(account) == (2, 5)
     assert await actions_since(since) == [AuditAction.INVITATION_RESENT]
     assert await mail_since(since) == [
-        (EmailKind.INVITATION_RESENT, {"invitationId": invitation.id})
+        (EmailKind.INVITATION_RESENT, {"invitationId": invitation.id, "tokenVersion": 2})
     ]
     await refused(
         accept_invitation(token=old_token, password=PASSWORD, clock=clock),
@@ -610,7 +615,13 @@ async def test_resend_invitation_given_an_expired_invitation_then_a_licence_is_t
     assert [a.end_reason for a in assignments] == [AssignmentEndReason.INVITATION_EXPIRED, None]
     assert await actions_since(since) == [AuditAction.INVITATION_RESENT]
     assert await mail_since(since) == [
-        (EmailKind.INVITATION_RESENT, {"invitationId": outcome.invitation.id})
+        (
+            EmailKind.INVITATION_RESENT,
+            {
+                "invitationId": outcome.invitation.id,
+                "tokenVersion": resent.invitation.token_version,
+            },
+        )
     ]
     grant = await accept_invitation(
         token=token_of(resent.invitation), password=PASSWORD, clock=clock
@@ -707,7 +718,12 @@ async def test_resend_invitation_given_the_owner_link_then_a_new_link_and_no_lic
     assert await seats(account) == (1, 5)
     assert await LicenseAssignment.filter(user_id=account.owner_user_id).count() == 1
     assert await actions_since(since) == [AuditAction.INVITATION_RESENT]
-    assert await mail_since(since) == [(EmailKind.OWNER_PASSWORD_SET, {"invitationId": link.id})]
+    assert await mail_since(since) == [
+        (
+            EmailKind.OWNER_PASSWORD_SET,
+            {"invitationId": link.id, "tokenVersion": link.token_version + 1},
+        )
+    ]
     await refused(
         accept_invitation(token=token_of(link), password=PASSWORD, clock=clock),
         ErrorCode.INVITATION_INVALID,
@@ -914,7 +930,9 @@ async def test_assign_license_given_a_user_who_never_accepted_then_invited_with_
     assert (new.created_at, new.expires_at) == (clock.now(), clock.now() + timedelta(days=7))
     assert (await Invitation.get(id=outcome.invitation.id)).status == InvitationStatus.REVOKED
     assert await actions_since(since) == [AuditAction.LICENSE_ASSIGNED]
-    assert await mail_since(since) == [(EmailKind.INVITATION, {"invitationId": new.id})]
+    assert await mail_since(since) == [
+        (EmailKind.INVITATION, {"invitationId": new.id, "tokenVersion": new.token_version})
+    ]
     await refused(
         accept_invitation(token=token_of(outcome.invitation), password=PASSWORD, clock=clock),
         ErrorCode.INVITATION_INVALID,

@@ -46,6 +46,7 @@ from graphql import (
     build_schema,
     get_named_type,
 )
+from graphql.pyutils import Undefined
 from hypothesis import strategies as st
 
 SDL_PATH = Path(__file__).resolve().parents[2] / "schema" / "schema.graphql"
@@ -251,14 +252,6 @@ def any_int(draw: Callable[..., Any]) -> int:
     return int(draw(st.integers(-(2**40), 2**40)))
 
 
-@st.composite
-def name_string(draw: Callable[..., Any]) -> str:
-    if draw(st.integers(0, 3)) == 0:
-        return str(draw(any_string()))
-    first = draw(st.sampled_from(("Ann", "Bo", "Zoë", "José", "Łukasz", "Nguyễn", "O'Brien")))
-    return f"{first} {draw(st.integers(0, 999))}"
-
-
 # ---------------------------------------------------------------------------
 # Values from the live state
 
@@ -294,6 +287,11 @@ class ValueMaker:
     """Draws argument values; the `semantic` table maps an argument or input
     field name (in its context) to a generator that knows what it means.
 
+    `sane`: values that pass type coercion and mostly validation (live ids,
+    valid emails, realistic names), so that requests reach the business rules
+    and change state; otherwise anything goes. In each generator the hostile
+    branches are the highest choices, which a sane request never draws.
+
     Live values are chosen by drawing an index and reducing it modulo the
     pool's size, never with `sampled_from(pool)`: the choices Hypothesis sees
     must not depend on the database (it checks that a replayed prefix draws
@@ -302,13 +300,17 @@ class ValueMaker:
 
     draw: Callable[..., Any]
     pools: Pools
+    sane: bool = False
 
     def choose(self, values: Sequence[Any], fallback: Any) -> Any:
         index = int(self.draw(_INDEX))
         return values[index % len(values)] if values else fallback
 
+    def ladder(self, top: int, sane_top: int) -> int:
+        return int(self.draw(st.integers(0, sane_top if self.sane else top)))
+
     def user_id(self) -> Any:
-        choice = self.draw(st.integers(0, 9))
+        choice = self.ladder(9, 7)
         if choice <= 5:
             return self.choose(self.pools.user_ids, "1")
         if choice <= 7:
@@ -316,19 +318,19 @@ class ValueMaker:
         return self.draw(st.sampled_from(MALFORMED_IDS))
 
     def api_token_id(self) -> Any:
-        if self.draw(st.integers(0, 3)) > 0:
+        if self.ladder(3, 2) <= 2:
             return self.choose(self.pools.api_token_ids, "1")
         return self.draw(st.sampled_from(MALFORMED_IDS))
 
     def account_id(self) -> Any:
-        if self.draw(st.integers(0, 2)) > 0:
+        if self.ladder(2, 1) <= 1:
             return self.choose(self.pools.account_ids, "1")
         return self.draw(st.sampled_from(MALFORMED_IDS))
 
     def cursor(self) -> Any:
-        choice = self.draw(st.integers(0, 9))
+        choice = self.ladder(9, 4)
         if choice <= 4:
-            return self.choose(self.pools.cursors, "")
+            return self.choose(self.pools.cursors, None)
         if choice <= 6:
             cursor = str(self.choose(self.pools.cursors, "WyJ1c2VycyIsbnVsbCwxXQ.AAAA"))
             mutation = self.draw(st.integers(0, 4))
@@ -347,12 +349,14 @@ class ValueMaker:
         return self.draw(st.one_of(st.sampled_from(CURSOR_GARBAGE), any_string()))
 
     def first(self) -> Any:
-        return self.draw(st.one_of(st.sampled_from((1, 2, 3, 50, 199, 200)), any_int()))
+        if self.ladder(1, 0) == 0:
+            return self.draw(st.sampled_from((1, 2, 3, 50, 199, 200)))
+        return self.draw(any_int())
 
     def seat_total(self) -> Any:
         total, in_use = self.pools.seats_total, self.pools.seats_in_use
         near = (total - 3, total - 2, total - 1, total, total + 1, total + 2, total + 5)
-        choice = self.draw(st.integers(0, 5))
+        choice = self.ladder(5, 3)
         if choice <= 2:
             return max(1, self.choose(near, total))
         if choice == 3:
@@ -362,7 +366,7 @@ class ValueMaker:
         return self.draw(any_int())
 
     def email(self) -> Any:
-        choice = self.draw(st.integers(0, 9))
+        choice = self.ladder(9, 6)
         if choice <= 3:
             address = str(self.choose(self.pools.emails, "nobody@example.com"))
             return address.upper() if self.draw(st.booleans()) else address
@@ -373,7 +377,7 @@ class ValueMaker:
         return self.draw(any_string())
 
     def password(self) -> Any:
-        choice = self.draw(st.integers(0, 5))
+        choice = self.ladder(5, 2)
         if choice <= 2:
             return self.choose(self.pools.passwords, "correct horse battery staple")
         if choice == 3:
@@ -381,7 +385,7 @@ class ValueMaker:
         return self.draw(any_string())
 
     def invitation_token(self) -> Any:
-        choice = self.draw(st.integers(0, 5))
+        choice = self.ladder(5, 2)
         if choice <= 2:
             return self.choose(self.pools.invitation_tokens, "x" * 43)
         if choice == 3:
@@ -389,13 +393,12 @@ class ValueMaker:
         return self.draw(any_string())
 
     def agreement_version(self) -> Any:
-        if self.draw(st.integers(0, 4)) > 0:
+        if self.ladder(4, 0) == 0 or self.sane:
             return self.pools.agreement_version
         return self.draw(st.one_of(st.sampled_from(("2026-11-01 ", "2025-01-01")), any_string()))
 
     def proration_date(self) -> Any:
-        choice = self.draw(st.integers(0, 4))
-        if choice <= 2:
+        if self.ladder(4, 2) <= 2:
             offsets = (0, 1, 59, 300, 599, 600, 601, 3600, -1, -60, 86_400 * 400)
             delta = timedelta(seconds=self.draw(st.sampled_from(offsets)))
             at = self.pools.now - delta
@@ -409,19 +412,26 @@ class ValueMaker:
         return self.draw(st.one_of(st.sampled_from(DATETIME_GARBAGE), any_string()))
 
     def bigint(self) -> Any:
-        return self.draw(
-            st.one_of(
-                st.sampled_from(BIGINT_BOUNDARIES),
-                st.integers(-(10**6), 10**7),
-                st.sampled_from((1.5, 1e20, "12", -0.0)),
-            )
-        )
+        choice = self.ladder(2, 1)
+        if choice == 0:
+            return self.draw(st.integers(0, 10**6))
+        if choice == 1:
+            return self.draw(st.sampled_from(BIGINT_BOUNDARIES))
+        return self.draw(st.sampled_from((1.5, 1e20, "12", -0.0)))
 
     def search(self) -> Any:
-        if self.draw(st.booleans()):
+        if self.ladder(1, 0) == 0:
             address = str(self.choose(self.pools.emails, "example"))
             start = int(self.draw(_INDEX)) % len(address)
             return address[start : start + self.draw(st.integers(1, 6))]
+        return self.draw(any_string())
+
+    def name(self) -> Any:
+        if self.ladder(3, 2) <= 2:
+            first = self.draw(
+                st.sampled_from(("Ann", "Bo", "Zoë", "José", "Łukasz", "Nguyễn", "O'Brien"))
+            )
+            return f"{first} {self.draw(st.integers(0, 999))}"
         return self.draw(any_string())
 
     # -- by name
@@ -443,10 +453,10 @@ class ValueMaker:
             "prorationDate": self.proration_date,
             "expectedAmountDueCents": self.bigint,
             "search": self.search,
-            "firstName": lambda: self.draw(name_string()),
-            "lastName": lambda: self.draw(name_string()),
-            "name": lambda: self.draw(name_string()),
-            "qualification": lambda: self.draw(name_string()),
+            "firstName": self.name,
+            "lastName": self.name,
+            "name": self.name,
+            "qualification": self.name,
             "acceptAgreement": lambda: self.draw(st.sampled_from((True, True, True, False))),
         }
         return table.get(name)
@@ -457,9 +467,12 @@ class ValueMaker:
         """A value for an argument or input field: mostly well-typed, sometimes not."""
         nullable = not isinstance(type_, GraphQLNonNull)
         roll = self.draw(st.integers(0, 99))
-        if roll < 3:
+        if self.sane:
+            if nullable and roll < 5:
+                return None
+        elif roll < 3:
             return self.draw(JSON_GARBAGE)  # type confusion
-        if roll < 6 or (nullable and roll < 12):
+        elif roll < 6 or (nullable and roll < 12):
             return None  # null, allowed or not
         inner = type_.of_type if isinstance(type_, GraphQLNonNull) else type_
         if isinstance(inner, GraphQLList):
@@ -472,7 +485,7 @@ class ValueMaker:
             return special()
         if isinstance(inner, GraphQLEnumType):
             values = sorted(inner.values)
-            if self.draw(st.integers(0, 9)) > 0:
+            if self.ladder(9, 8) <= 8:
                 return self.draw(st.sampled_from(values))
             return self.draw(st.sampled_from(("owner", "OWNERX", "", "NAME ASC", "1")))
         scalar = inner.name
@@ -497,9 +510,9 @@ class ValueMaker:
             input_field = fields[field_name]
             required = isinstance(input_field.type, GraphQLNonNull)
             keep = self.draw(st.integers(0, 99)) < (97 if required else 50)
-            if keep:
+            if keep or (required and self.sane):
                 result[field_name] = self.value(type_.name, field_name, input_field.type)
-        if self.draw(st.integers(0, 49)) == 0:
+        if self.ladder(49, 48) == 49:
             result["unknownField"] = 1
         return result
 
@@ -549,9 +562,9 @@ class DocumentBuilder:
         parts = []
         for arg_name in sorted(args):
             arg = args[arg_name]
-            required = isinstance(arg.type, GraphQLNonNull) and arg.default_value is None
+            required = isinstance(arg.type, GraphQLNonNull) and arg.default_value is Undefined
             roll = self.draw(st.integers(0, 99))
-            if required and roll == 0:
+            if required and roll == 0 and not self.values.sane:
                 continue  # a required argument left out: a validation error
             if not required and roll < 45:
                 continue
@@ -561,15 +574,15 @@ class DocumentBuilder:
             else:
                 variable = f"v{len(self.variables)}"
                 declared = str(arg.type)
-                mangle = self.draw(st.integers(0, 39))
-                if mangle == 0:
+                mangle = self.values.ladder(39, 36)
+                if mangle == 37:
                     declared = declared.rstrip("!")
-                elif mangle == 1:
+                elif mangle == 38:
                     declared = "String!"
-                elif mangle == 2:
+                elif mangle == 39:
                     declared = f"[{declared}]"
                 self.definitions.append(f"${variable}: {declared}")
-                if self.draw(st.integers(0, 29)) > 0:
+                if self.values.ladder(29, 28) <= 28:
                     self.variables[variable] = value
                 parts.append(f"{arg_name}: ${variable}")
         return f"({', '.join(parts)})" if parts else ""
@@ -719,7 +732,8 @@ def requests(
     elif draw(st.integers(0, 4)) == 0:
         headers["Authorization"] = draw(st.sampled_from(BAD_AUTHORIZATIONS))
 
-    if draw(st.integers(0, 29)) == 0:
+    sane = draw(st.booleans())
+    if not sane and draw(st.integers(0, 14)) == 0:
         if draw(st.integers(0, 3)) == 0:
             return FuzzRequest("GET", headers, params=draw(st.sampled_from(RAW_GETS)), kind="raw")
         content_type, body = draw(st.sampled_from(RAW_BODIES))
@@ -729,7 +743,7 @@ def requests(
             headers["Idempotency-Key"] = draw(st.sampled_from(IDEMPOTENCY_KEYS))
         return FuzzRequest("POST", headers, body=body, kind="raw")
 
-    values = ValueMaker(draw, pools)
+    values = ValueMaker(draw, pools, sane=sane)
     builder = DocumentBuilder(draw, values)
     is_mutation = draw(st.booleans())
     if token is None and allow_public and draw(st.integers(0, 4)) > 0:
@@ -745,7 +759,8 @@ def requests(
     picked = draw(
         st.lists(st.sampled_from(names), min_size=1, max_size=min(count, len(names)), unique=True)
     )
-    max_depth = draw(st.sampled_from((1, 2, 3, 3, 4, 4, 5, 6, 7, 8, 9, 10, 11, 12)))
+    depths = (1, 2, 3, 3, 4, 4, 5, 6, 7, 8, 9, 10, 11, 12)
+    max_depth = draw(st.sampled_from(depths[:10] if sane else depths))
     parts = []
     for field_name in picked:
         graphql_field = root.fields[field_name]
@@ -754,6 +769,9 @@ def requests(
         inner = ""
         if isinstance(named, GraphQLObjectType):
             inner = " " + builder.selection_set(named, 1, max_depth)
+            if is_mutation and "errors" in named.fields and draw(st.integers(0, 4)) > 0:
+                # Mostly ask for the refusal, to check it (merges with any other `errors`).
+                inner = inner[: -len("}")] + "errors { code field message } }"
         parts.append(f"{field_name}{args}{inner}")
     keyword = "mutation" if is_mutation else "query"
     naming = draw(st.integers(0, 9))
@@ -767,7 +785,7 @@ def requests(
     if builder.variables or draw(st.booleans()):
         payload["variables"] = builder.variables
     if operation_name is not None and naming >= 6:
-        payload["operationName"] = operation_name if naming < 9 else "Elsewhere"
+        payload["operationName"] = operation_name if naming < 9 or sane else "Elsewhere"
     if is_mutation and draw(st.integers(0, 9)) == 0:
         headers["Idempotency-Key"] = draw(st.sampled_from(IDEMPOTENCY_KEYS))
     headers["Content-Type"] = "application/json"

@@ -110,6 +110,7 @@ class FuzzSession:
     guarded: tuple[int, dict[str, Any], frozenset[str]] | None = None
     emails_of: dict[int, set[str]] = field(default_factory=dict)
     pools: Pools | None = None
+    batch_token: str | None = None
 
     @property
     def acme(self) -> int:
@@ -190,7 +191,7 @@ class FuzzSession:
 
     async def prepare(self, role: str, step_seconds: int) -> tuple[str | None, Pools]:
         self.clock.advance(timedelta(seconds=step_seconds))
-        token = await self._ensure_token(role)
+        token = self.batch_token = await self._ensure_token(role)
         pools = await self._pools(role)
         self.pools = pools
         if role == "other_admin":
@@ -316,6 +317,9 @@ class FuzzSession:
 
     async def _send(self, http: httpx.AsyncClient, role: str, request: FuzzRequest) -> None:
         headers = {name: value.encode("latin-1") for name, value in request.headers.items()}
+        drawn_with, live = self.batch_token, self.tokens.get(role)
+        if live != drawn_with and request.headers.get("Authorization") == f"Bearer {drawn_with}":
+            headers["Authorization"] = f"Bearer {live}".encode("latin-1")
         self.sent += 1
         self.stats[f"role {role}"] += 1
         try:
@@ -327,12 +331,22 @@ class FuzzSession:
             self._problem(role, request, f"the app raised {exc!r}")
             return
         self.stats[f"status {response.status_code}"] += 1
+        if role != "none" and '"UNAUTHENTICATED"' in response.text:
+            # Signed out, released, demoted or revoked by this very batch: carry
+            # on with a fresh session (or token) of the same role.
+            await self._ensure_token(role)
+        if os.environ.get("FUZZ_DEBUG") == "2" and request.operation_type == "mutation":
+            print(f"\n>>> {role} {request.describe()[:600]}\n<<< {response.text[:400]}")
         for problem in self._check(role, request, response):
             self._problem(role, request, f"{problem}\n  response {response.status_code}: "
                           f"{response.text[:800]}")
 
     def _check(self, role: str, request: FuzzRequest, response: httpx.Response) -> list[str]:
         problems = []
+        if os.environ.get("FUZZ_DEBUG") == "3" and request.operation_type == "mutation":
+            outcome = "top-level" if '"data":null' in response.text else "data"
+            for name in request.root_fields:
+                self.stats[f"outcome {name} {role} {outcome}"] += 1
         if response.status_code >= 500:
             problems.append(f"status {response.status_code}")
         text = response.text
@@ -353,6 +367,8 @@ class FuzzSession:
         for error in body.get("errors") or ():
             code = (error.get("extensions") or {}).get("code") if isinstance(error, dict) else None
             self.stats[f"top-level {code}"] += 1
+            if os.environ.get("FUZZ_DEBUG") and isinstance(error, dict):
+                self.stats[f"message {str(error.get('message'))[:70]}"] += 1
             if code is None:
                 if isinstance(error, dict) and error.get("path"):
                     problems.append(f"a field error without extensions.code: {error}")
@@ -387,7 +403,14 @@ class FuzzSession:
                 if code is not None and code not in KNOWN_CODES:
                     problems.append(f"{name}: unknown payload code {code}")
             if errors:
-                others = {k: v for k, v in value.items() if k != "errors" and v is not None}
+                # Aliased `errors` (lists) and `__typename` ("…Payload") may be non-null.
+                others = {
+                    k: v
+                    for k, v in value.items()
+                    if v is not None
+                    and not isinstance(v, list)
+                    and not (isinstance(v, str) and v.endswith("Payload"))
+                }
                 if others:
                     problems.append(f"{name}: refused but returned {sorted(others)}")
             else:
