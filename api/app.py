@@ -156,9 +156,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK)
         if settings.embedded:
             await migrate(settings.database_url)
         async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
-            runner = await _start_background(settings, clock)
             if settings.demo_account:
+                # Before the jobs start: the demo owner's password is set here,
+                # so its password-set email is skipped rather than sent.
                 await ensure_demo_account(settings, clock=clock)
+            runner = await _start_background(settings, clock)
             try:
                 yield
             finally:

@@ -223,13 +223,19 @@ def _account_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _billing_run(_: argparse.Namespace, settings: Settings) -> int:
-    from domain.services.billing import run_period_end  # noqa: PLC0415
+    from domain.services.billing import PeriodEndReport, run_period_end  # noqa: PLC0415
 
-    async def run() -> object:
+    async def run() -> PeriodEndReport:
         return await run_period_end(clock=SYSTEM_CLOCK)
 
     report = asyncio.run(_with_database(settings, run))
-    print(report)
+    print(
+        f"Period end: {report.accounts_due} accounts due, {report.periods_renewed} periods "
+        f"renewed, {report.licenses_released} licences released."
+    )
+    if report.failed_account_ids:
+        print(f"Failed (retried on the next run): {list(report.failed_account_ids)}")
+        return 1
     return 0
 
 

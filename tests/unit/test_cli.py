@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -39,3 +40,74 @@ def test_every_command_has_help():
         result = run_cli(*command, "--help")
         assert result.returncode == 0, command
         assert "usage: licenses" in result.stdout
+
+
+def test_account_create_json_prints_exactly_one_object_and_billing_run_finds_nothing_due(
+    tmp_path,
+):
+    env = {
+        "DATABASE_URL": f"sqlite://{tmp_path / 'cli.db'}",
+        "MAIL_URL": f"maildir://{tmp_path / 'mail'}",
+        "SECRET_KEY": "k" * 40,
+    }
+
+    created = run_cli(
+        "account",
+        "create",
+        "--name",
+        "Acme",
+        "--owner-email",
+        "o@acme.example",
+        "--owner-first-name",
+        "Olive",
+        "--owner-last-name",
+        "Owner",
+        "--seats",
+        "3",
+        "--seat-price-cents",
+        "1200",
+        "--interval",
+        "year",
+        "--current-period-end",
+        "2099-01-31T00:00:00+00:00",
+        "--json",
+        env=env,
+        cwd=tmp_path,
+    )
+    billing = run_cli("billing", "run", env=env, cwd=tmp_path)
+
+    assert created.returncode == 0, created.stderr
+    lines = created.stdout.strip().splitlines()
+    assert len(lines) == 1
+    output = json.loads(lines[0])
+    assert set(output) == {"accountId", "ownerUserId", "apiToken"}
+    assert output["apiToken"].startswith("lic_")
+    assert billing.returncode == 0, billing.stderr
+    assert "0 accounts due" in billing.stdout
+
+
+def test_account_create_refusal_is_one_line_with_its_code(tmp_path):
+    env = {"DATABASE_URL": f"sqlite://{tmp_path / 'cli.db'}", "SECRET_KEY": "k" * 40}
+
+    refused = run_cli(
+        "account",
+        "create",
+        "--name",
+        "Acme",
+        "--owner-email",
+        "not-an-email",
+        "--owner-first-name",
+        "Olive",
+        "--owner-last-name",
+        "Owner",
+        "--seats",
+        "3",
+        "--seat-price-cents",
+        "1200",
+        env=env,
+        cwd=tmp_path,
+    )
+
+    assert refused.returncode == 1
+    assert "INVALID_INPUT (ownerEmail)" in refused.stderr
+    assert refused.stdout == ""
