@@ -267,6 +267,7 @@ def _payload_error_codes(data: object) -> Iterator[str]:
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_REFUSAL = "The request holds an unpaired UTF-16 surrogate escape: it is not text."
 
 
 def _has_lone_surrogate(value: object) -> bool:
@@ -297,7 +298,7 @@ class GraphQLView(GraphQL[RequestContext, None]):
         for item in data if isinstance(data, list) else [data]:
             parts = (item.query, item.variables, item.operation_name, item.extensions)
             if _has_lone_surrogate(parts):
-                raise HTTPException(400, "The request holds an unpaired surrogate: not text.")
+                raise HTTPException(400, _SURROGATE_REFUSAL)
         return data
 
     async def get_context(self, request: Any, response: Any) -> RequestContext:
@@ -338,6 +339,10 @@ class GraphQLEndpoint:
                 await http_refusal(
                     400, "The request body must be a JSON object: {query, variables, ...}."
                 )(scope, receive, send)
+                return
+            if _has_lone_surrogate(decoded):
+                # Refused before the idempotency fingerprint (UTF-8) is taken.
+                await http_refusal(400, _SURROGATE_REFUSAL)(scope, receive, send)
                 return
             payload = _request_payload(decoded)
         elif request.method == "POST":

@@ -351,6 +351,7 @@ class Cluster:
         api: int = 2,
         workers: int = 2,
         scheduler: bool = True,
+        schedulers: int = 1,
         worker_threads: int = 2,
         scheduler_interval_seconds: int = 2,
         secret_key: str | None = None,
@@ -365,9 +366,12 @@ class Cluster:
             raise ValueError("a cluster needs at least one API process")
         if workers < 0:
             raise ValueError("workers must be >= 0")
+        if schedulers < 1:
+            raise ValueError("schedulers must be >= 1 (scheduler=False runs none)")
         self.api_count = api
         self.worker_count = workers
         self.run_scheduler = scheduler
+        self.scheduler_count = schedulers
         self.worker_threads = worker_threads
         self.scheduler_interval_seconds = scheduler_interval_seconds
         self.secret_key = secret_key or secrets.token_urlsafe(48)
@@ -386,6 +390,8 @@ class Cluster:
         self.api_processes: list[ManagedProcess] = []
         self.worker_processes: list[ManagedProcess] = []
         self.scheduler_process: ManagedProcess | None = None
+        # schedulers > 1: "scheduler-2", ... beside scheduler_process (SPEC: two are safe).
+        self.extra_scheduler_processes: list[ManagedProcess] = []
         self.api_ports: list[int] = []
         self.stopped: StopReport | None = None
         self._failed = False
@@ -427,6 +433,7 @@ class Cluster:
     def processes(self) -> list[ManagedProcess]:
         """Every long-running process, in start order."""
         scheduler = [self.scheduler_process] if self.scheduler_process is not None else []
+        scheduler += self.extra_scheduler_processes
         return [*self.api_processes, *self.worker_processes, *scheduler]
 
     @property
@@ -572,6 +579,34 @@ class Cluster:
         """Keep the cluster's directory (logs, mail) after ``stop()``."""
         self._failed = True
 
+    # -- faults (for soak and fault tests)
+
+    def kill_worker(self, index: int = 0) -> ManagedProcess:
+        """SIGKILL worker ``index`` with its whole process group (dramatiq's parent and its
+        children): a crash, mid-message if it was working.  ``restart_worker`` starts it again."""
+        process = self.worker_processes[index]
+        process.signalled = True  # asked for: its exit is no failure
+        process.kill_group()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.popen.wait(10)
+        return process
+
+    def restart_worker(self, index: int = 0) -> ManagedProcess:
+        """Start worker ``index`` again (same name and arguments, log appended) once it is gone."""
+        old = self.worker_processes[index]
+        if old.running:
+            raise ClusterError(f"{old.name} is still running; kill_worker({index}) first")
+        arguments = old.argv[old.argv.index("api.cli") + 1 :]
+        self.worker_processes[index] = self._spawn(old.name, arguments)
+        return self.worker_processes[index]
+
+    def restart_redis(self) -> None:
+        """Stop Redis (SIGTERM) and start it again on the same port; its append-only file keeps
+        the queued messages."""
+        if self.redis is None:
+            raise ClusterError("the cluster is not started")
+        self.redis.restart()
+
     # -- start
 
     def start(self) -> Self:
@@ -611,6 +646,10 @@ class Cluster:
             )
         if self.run_scheduler:
             self.scheduler_process = self._spawn("scheduler", ["scheduler"])
+            for index in range(2, self.scheduler_count + 1):
+                self.extra_scheduler_processes.append(
+                    self._spawn(f"scheduler-{index}", ["scheduler"])
+                )
         self._wait_ready()
 
     @staticmethod
@@ -695,7 +734,8 @@ class Cluster:
         report = StopReport()
         try:
             tiers = [
-                [self.scheduler_process] if self.scheduler_process is not None else [],
+                ([self.scheduler_process] if self.scheduler_process is not None else [])
+                + self.extra_scheduler_processes,
                 list(reversed(self.worker_processes)),
                 list(reversed(self.api_processes)),
             ]

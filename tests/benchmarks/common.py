@@ -7,7 +7,6 @@ import json
 import os
 import platform
 import re
-import secrets
 import signal
 import sqlite3
 import statistics
@@ -150,7 +149,7 @@ class ServerProcess:
         self.log_path = work_dir / f"{name}.log"
         env = service_env(database_url, work_dir, PUBLIC_URL=f"http://{LOOPBACK}:{self.port}")
         with self.log_path.open("ab") as log:
-            self.popen = subprocess.Popen(  # noqa: S603 - our interpreter and module
+            self.popen = subprocess.Popen(
                 [sys.executable, "-m", "tests.benchmarks.server", "--port", str(self.port)],
                 cwd=REPO_ROOT,
                 env=env,
@@ -173,10 +172,8 @@ class ServerProcess:
         while time.monotonic() < deadline:
             if self.popen.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
-            with contextlib.suppress(OSError, urllib.error.URLError):
-                with urllib.request.urlopen(f"{self.base_url}/readyz", timeout=2) as reply:  # noqa: S310
-                    if reply.status == 200:
-                        return
+            if _ready(f"{self.base_url}/readyz"):
+                return
             time.sleep(0.1)
         raise RuntimeError(f"server not ready in {timeout}s: {self.log_path}")
 
@@ -197,14 +194,26 @@ class ServerProcess:
         self.stop()
 
 
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as reply:
+            return bool(reply.status == 200)
+    except (OSError, urllib.error.URLError):
+        return False
+
+
 class PySpy:
     """py-spy sampling a running process (and its children) into a raw profile."""
+
+    @staticmethod
+    def binary() -> Path:
+        return Path(sys.executable).parent / "py-spy"
 
     def __init__(self, pid: int, out: Path, *, subprocesses: bool = False) -> None:
         self.out = out
         out.parent.mkdir(parents=True, exist_ok=True)
         argv = [
-            str(Path(sys.executable).parent / "py-spy"),
+            str(self.binary()),
             "record",
             "--pid",
             str(pid),
@@ -218,9 +227,7 @@ class PySpy:
         ]
         if subprocesses:
             argv.append("--subprocesses")
-        self.popen = subprocess.Popen(  # noqa: S603
-            argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
+        self.popen = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         time.sleep(0.5)
 
     def stop(self) -> None:
@@ -292,7 +299,7 @@ def machine() -> dict[str, Any]:
     commit = "unknown"
     with contextlib.suppress(OSError, subprocess.SubprocessError):
         commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
+            ["git", "rev-parse", "--short", "HEAD"],
             cwd=REPO_ROOT,
             capture_output=True,
             text=True,

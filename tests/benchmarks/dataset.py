@@ -21,24 +21,27 @@ from typing import Any
 
 import asyncpg
 
-from domain.clock import SYSTEM_CLOCK
-from domain.db import close_database, init_database, migrate
-from domain.services.accounts import create_account
+from tests.benchmarks.tasks import run_task
 
-FIRST_NAMES = (
-    "Ada Alan Alice Amir Ana Ben Bea Carl Chen Chloe Dan Dora Eli Emma Eva Finn Gia Hana Hugo "
-    "Ida Ines Ivan Jon Juno Kai Kim Lars Lea Leo Lina Luca Maya Mia Nia Noah Nora Omar Otto "
-    "Pia Raj Rosa Sam Sara Tao Tom Uma Vera Wim Yara Zoe"
-).split()
-LAST_NAMES = (
-    "Abe Baker Berg Brown Chan Clark Costa Cruz Diaz Dubois Evans Fox Garcia Gray Green Hall "
-    "Hansen Ito Jansen Jones Kato Khan Kim Klein Koch Lang Lee Lopez Meyer Moreau Muller Nagy "
-    "Novak Olsen Ortiz Park Patel Perez Quinn Reyes Rossi Ruiz Sato Schmidt Silva Singh Smith "
-    "Sousa Suzuki Tanaka Taylor Torres Vogel Wagner Walsh Wang Weber White Wilson Wolf Wong "
-    "Young Zhang Ziegler Abbott Baldwin Castro Dalton Ellis Fischer Gomez Holt Ibsen Jensen "
-    "Keller Larsen Marsh Nolan Owens Pratt Rahman Shaw Stone Tran Ueda Vance Ward Yates Zane "
-    "Adler Boyd Crane Drake Ford Grant Hart Irwin"
-).split()
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+FIRST_NAMES = _words(
+    "Ada Alan Alice Amir Ana Ben Bea Carl Chen Chloe Dan Dora Eli Emma Eva Finn Gia Hana "
+    "Hugo Ida Ines Ivan Jon Juno Kai Kim Lars Lea Leo Lina Luca Maya Mia Nia Noah Nora "
+    "Omar Otto Pia Raj Rosa Sam Sara Tao Tom Uma Vera Wim Yara Zoe "
+)
+LAST_NAMES = _words(
+    "Abe Baker Berg Brown Chan Clark Costa Cruz Diaz Dubois Evans Fox Garcia Gray Green "
+    "Hall Hansen Ito Jansen Jones Kato Khan Kim Klein Koch Lang Lee Lopez Meyer Moreau "
+    "Muller Nagy Novak Olsen Ortiz Park Patel Perez Quinn Reyes Rossi Ruiz Sato Schmidt "
+    "Silva Singh Smith Sousa Suzuki Tanaka Taylor Torres Vogel Wagner Walsh Wang Weber "
+    "White Wilson Wolf Wong Young Zhang Ziegler Abbott Baldwin Castro Dalton Ellis "
+    "Fischer Gomez Holt Ibsen Jensen Keller Larsen Marsh Nolan Owens Pratt Rahman Shaw "
+    "Stone Tran Ueda Vance Ward Yates Zane Adler Boyd Crane Drake Ford Grant Hart Irwin "
+)
 
 USER_COLUMNS = (
     "account_id",
@@ -96,38 +99,20 @@ def sqlite_path(url: str) -> str:
 
 
 async def migrate_database(url: str) -> None:
-    await migrate(url)
+    run_task("migrate", url=url)
 
 
 async def create_accounts(
     url: str, specs: list[tuple[str, int]], *, period_end: datetime | None = None
 ) -> list[SeededAccount]:
-    """Accounts through the accounts service: (name, seats) each; returns their tokens."""
-    await init_database(url)
-    try:
-        created = []
-        for index, (name, seats) in enumerate(specs):
-            result = await create_account(
-                name=name,
-                owner_email=f"owner{index}@{name.lower().replace(' ', '-')}.example",
-                owner_first_name="Olive",
-                owner_last_name=f"Owner{index}",
-                seats=seats,
-                seat_price_cents=1200,
-                current_period_end=period_end,
-                clock=SYSTEM_CLOCK,
-            )
-            created.append(
-                SeededAccount(
-                    account_id=result.account_id,
-                    api_token=result.api_token,
-                    owner_user_id=result.owner_user_id,
-                    users=1,
-                )
-            )
-        return created
-    finally:
-        await close_database()
+    """Accounts through the accounts service (in a child process): (name, seats) each."""
+    created = run_task(
+        "accounts",
+        url=url,
+        specs=[list(spec) for spec in specs],
+        period_end=period_end.isoformat() if period_end else None,
+    )
+    return [SeededAccount(users=1, **row) for row in created]
 
 
 def _user_rows(account_id: int, count: int, now: datetime) -> list[tuple[Any, ...]]:
@@ -226,7 +211,7 @@ async def bulk_users(url: str, account: SeededAccount, count: int) -> SeededAcco
                 text_rows = [_sqlite_row(row) for row in rows]
                 marks = ", ".join("?" * len(USER_COLUMNS))
                 connection_sq.executemany(
-                    f"INSERT INTO users ({', '.join(USER_COLUMNS)}) VALUES ({marks})",  # noqa: S608
+                    f"INSERT INTO users ({', '.join(USER_COLUMNS)}) VALUES ({marks})",
                     text_rows,
                 )
                 users_sq = connection_sq.execute(
@@ -238,8 +223,7 @@ async def bulk_users(url: str, account: SeededAccount, count: int) -> SeededAcco
                 )
                 marks = ", ".join("?" * len(INVITATION_COLUMNS))
                 connection_sq.executemany(
-                    f"INSERT INTO invitations ({', '.join(INVITATION_COLUMNS)}) "  # noqa: S608
-                    f"VALUES ({marks})",
+                    f"INSERT INTO invitations ({', '.join(INVITATION_COLUMNS)}) VALUES ({marks})",
                     [_sqlite_row(row) for row in invitations],
                 )
                 connection_sq.execute(

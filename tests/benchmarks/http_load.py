@@ -11,6 +11,7 @@ the harness process; the server is always another process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -50,10 +51,8 @@ class HttpConnection:
     async def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
-            try:
+            with contextlib.suppress(OSError):
                 await self.writer.wait_closed()
-            except OSError:
-                pass
             self.writer = None
 
     async def request(self, raw: bytes) -> tuple[int, bytes]:

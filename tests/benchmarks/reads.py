@@ -30,9 +30,7 @@ PAGE_QUERY = "{ account { users(first: 100) { edges { node { " + USER_FIELDS + "
 # Informational variants: the counts a page header would show.
 SUMMARY_COUNT_QUERY = "{ account { licenses { total inUse available pendingInvitations } } }"
 PAGE_COUNT_QUERY = (
-    "{ account { users(first: 100) { totalCount edges { node { "
-    + USER_FIELDS
-    + " } } } } }"
+    "{ account { users(first: 100) { totalCount edges { node { " + USER_FIELDS + " } } } } }"
 )
 
 
@@ -151,11 +149,7 @@ def side_summary(results: list[LoadResult]) -> dict[str, float]:
 def paired_ratio(sides: Sides) -> float:
     """Median of the per-round ratios (each round's two sides ran back to back)."""
     return median(
-        [
-            g.rps / b.rps
-            for g, b in zip(sides.graphql, sides.baseline, strict=True)
-            if b.rps > 0
-        ]
+        [g.rps / b.rps for g, b in zip(sides.graphql, sides.baseline, strict=True) if b.rps > 0]
     )
 
 
@@ -174,7 +168,10 @@ async def b1_read(
     # Warm-up: connections, caches, the pool.
     for raw in (graphql_raw, baseline_raw):
         await closed_loop(
-            server.host, server.port, lambda _, r=raw: r, concurrency=options.concurrency,
+            server.host,
+            server.port,
+            lambda _, r=raw: r,
+            concurrency=options.concurrency,
             seconds=1.0,
         )
     sides = await paired_rounds(

@@ -61,7 +61,7 @@ def _users_sql(postgres: bool) -> str:
         WHERE u.account_id = {account}
         ORDER BY u.sort_name, u.id
         LIMIT {PAGE}
-    """  # noqa: S608 - constants only
+    """
 
 
 def _iso(value: Any) -> str | None:
@@ -124,13 +124,13 @@ async def baseline_invite(request: Request) -> Response:
         p = _placeholders(postgres, 16)
         ts: Any = now if postgres else str(now)
         taken, _ = await connection.execute_query(
-            f"UPDATE accounts SET seats_in_use = seats_in_use + 1 "  # noqa: S608
+            f"UPDATE accounts SET seats_in_use = seats_in_use + 1 "
             f"WHERE id = {p[0]} AND seats_in_use < seats_total",
             [account_id],
         )
         if taken != 1:
             return Response('{"error":"NO_AVAILABLE_LICENSES"}', status_code=409)
-        _, rows = await connection.execute_query(
+        rows = await connection.execute_query_dict(
             "INSERT INTO users (account_id, email, email_key, first_name, last_name, sort_name, "
             "role, status, created_at) "
             f"VALUES ({', '.join(p[:9])}) RETURNING id",
@@ -152,7 +152,7 @@ async def baseline_invite(request: Request) -> Response:
             f"VALUES ({', '.join(p[:4])})",
             [account_id, user_id, ts, "API_TOKEN"],
         )
-        _, rows = await connection.execute_query(
+        rows = await connection.execute_query_dict(
             "INSERT INTO invitations (account_id, user_id, kind, email, token_version, "
             "token_hash, status, created_at, expires_at, delivery_attempts) "
             f"VALUES ({', '.join(p[:10])}) RETURNING id",

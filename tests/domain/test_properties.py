@@ -1,16 +1,20 @@
 """Stateful property test: random sequences of every domain operation on a real database.
 
 A hypothesis `RuleBasedStateMachine` drives two accounts through invites,
-accepts, resends, revokes, (un)assignments, edits, seat changes, ownership
-transfers, logins, logouts, bearer checks, clock moves and the two periodic
-jobs, in any order. Before each call the machine reads the database and
-predicts the outcome (success, or the exact refusal code the SPEC gives);
-after it, it checks that
+accepts, resends, revokes, (un)assignments, edits, seat changes (with and
+without a preview), ownership transfers, logins (also until rate limited),
+logouts, bearer checks of sessions and API tokens, API token creation and
+revocation, clock moves and the periodic jobs (invitation expiry, billing
+period end, login-failure pruning), in any order, acting as the owner, an
+API token, an ADMIN or a MEMBER. Before each call the machine reads the
+database and predicts the outcome (success, or the exact refusal code, in
+the contract's order of precedence); after it, it checks that
 
 - a refusal changed nothing at all (whole-database snapshot; a refused login
-  only records its failure), and a success wrote exactly the audit events the
-  use case owes, all in the actor's account;
-- the state the call promises holds (statuses, invitation, sessions, seats);
+  only records its failure), and a success wrote exactly the audit events and
+  outbox emails the use case owes, all in the actor's account;
+- the state the call promises holds (statuses, invitation, sessions, seats,
+  who a reduction releases, in the SPEC's order);
 
 and after EVERY step, for every account:
 
@@ -44,6 +48,7 @@ swaps in a cheap Argon2id hasher (same library and code paths, lower cost).
 from __future__ import annotations
 
 import asyncio
+import calendar
 import os
 import shutil
 from collections import Counter
@@ -99,7 +104,6 @@ from domain.models import (
     User,
 )
 from domain.principal import Principal
-from domain.rules.periods import period_bounds
 from domain.security import invitation_token, token_hash
 from domain.services import auth, billing, ownership, seats, users
 from domain.services.accounts import create_account
@@ -107,8 +111,8 @@ from tests.conftest import POSTGRES_URL, _truncate_postgres
 
 T = TypeVar("T")
 
-DEFAULT_EXAMPLES = 60
-DEFAULT_STEPS = 40
+DEFAULT_EXAMPLES = 50
+DEFAULT_STEPS = 75
 EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES") or DEFAULT_EXAMPLES)
 STEPS = int(os.environ.get("PROPERTY_STEPS") or DEFAULT_STEPS)
 
@@ -154,6 +158,13 @@ def other(key: str) -> str:
     return "B" if key == "A" else "A"
 
 
+def add_months(anchor: datetime, months: int) -> datetime:
+    """The same day and time `months` later, clamped to the month's last day."""
+    year, month = divmod(anchor.year * 12 + anchor.month - 1 + months, 12)
+    day = min(anchor.day, calendar.monthrange(year, month + 1)[1])
+    return anchor.replace(year=year, month=month + 1, day=day)
+
+
 def half_up_div(numerator: int, denominator: int) -> int:
     quotient, remainder = divmod(numerator, denominator)
     return quotient + (1 if 2 * remainder >= denominator else 0)
@@ -170,12 +181,13 @@ _GROWTH_SQL = "SELECT " + ", ".join(
 )
 
 
-async def database_state() -> dict[str, Any]:
-    """The whole database, cheaply enough to take before every call: a refusal
-    must leave it exactly as it was."""
+async def database_state(*, whole: bool = True) -> dict[str, Any]:
+    """The whole database, cheaply enough to take before every call that must
+    be refused (a refusal leaves it exactly as it was); `whole=False`: only the
+    size of the append-only tables."""
     client = connections.get("default")
     state: dict[str, Any] = {}
-    for model in MUTABLE_TABLES:
+    for model in MUTABLE_TABLES if whole else ():
         table = model._meta.db_table
         _, rows = await client.execute_query(f"SELECT * FROM {table} ORDER BY id")
         state[table] = [tuple(row) for row in rows]
@@ -205,7 +217,11 @@ class AccountModel:
     renewals: list[tuple[datetime, datetime, int, int]] = field(default_factory=list)
 
     def bounds(self, index: int | None = None) -> tuple[datetime, datetime]:
-        return period_bounds(self.anchor, self.interval, self.index if index is None else index)
+        """Start and end of period `index` (the current one by default); period 0
+        ends at the anchor, the first period end."""
+        step = 12 if self.interval == BillingInterval.YEAR else 1
+        index = self.index if index is None else index
+        return add_months(self.anchor, (index - 1) * step), add_months(self.anchor, index * step)
 
 
 @dataclass
@@ -223,9 +239,10 @@ class LicensesMachine(RuleBasedStateMachine):
     drop_database: Callable[[str], None]
     stats: Stats
 
-    # Every user ever created, in any state. The `*_by_status` rules pick
-    # their target among the users in one status instead, which steers the
-    # sequences towards the calls that succeed and the states behind them.
+    # Every user ever created, in any state. Some rules (accept_invited,
+    # assign_disabled, unassign_licensed, ...) pick their target among the
+    # users in one status instead, which steers the sequences towards the
+    # calls that succeed and the states behind them.
     users = Bundle("users")
     sessions = Bundle("sessions")
     api_tokens = Bundle("api_tokens")
@@ -366,7 +383,8 @@ class LicensesMachine(RuleBasedStateMachine):
         every table (but `refusal_may_write`) exactly as it was.
         """
         self.stats.steps += 1
-        before = await database_state()
+        # A call predicted to succeed and refused fails on the outcome already.
+        before = await database_state(whole=expected is not None)
         last_audit_id = before["audit_events"][1]
         try:
             result = await call()
@@ -934,6 +952,27 @@ class LicensesMachine(RuleBasedStateMachine):
     def owner_changes_seat_count(self, key: str, delta: int) -> None:
         self.run(self._change_seat_count(key, "owner", delta, "ok", None))
 
+    @rule(
+        target=users,
+        key=ACCOUNT,
+        emails=st.lists(st.sampled_from(EMAILS), min_size=1, max_size=3, unique=True),
+        role=ROLES,
+        period_ends=st.booleans(),
+    )
+    def reduce_then_invite(self, key: str, emails: list[str], role: Role, period_ends: bool) -> Any:
+        """A reduction to the licences in use, then more taken anyway: the
+        period end must release someone (in the SPEC's order)."""
+        model = self.accounts[key]
+        if period_ends:
+            # Close to the end, so that these invitations are still pending then.
+            self.clock.at = max(self.clock.at, model.bounds()[1] - timedelta(days=1))
+        in_use = self.run(Account.get(id=model.id)).seats_in_use
+        self.run(self._change_seat_count(key, "owner", in_use - model.total, "ok", None))
+        invited = [self.run(self._invite(key, "owner", email, role)) for email in emails]
+        if period_ends:
+            self.period_ends(key)
+        return multiple(*(user_id for user_id in invited if isinstance(user_id, int)))
+
     @rule(key=ACCOUNT, delta=DELTAS, later=st.sampled_from([timedelta(0), 90 * SECOND]))
     def preview_then_change_seat_count(self, key: str, delta: int, later: timedelta) -> None:
         """The preview's amount and prorationDate, passed back a little later, hold."""
@@ -1406,6 +1445,12 @@ class LicensesMachine(RuleBasedStateMachine):
 
     @rule()
     def run_period_end_job(self) -> None:
+        self.run(self._run_period_end_job())
+
+    @rule(key=ACCOUNT)
+    def period_ends(self, key: str) -> None:
+        """The clock reaches the account's period end and the job runs."""
+        self.clock.at = max(self.clock.at, self.accounts[key].bounds()[1])
         self.run(self._run_period_end_job())
 
     async def _expected_releases(self, model: AccountModel, new_total: int) -> list[int]:

@@ -438,7 +438,9 @@ class ValueMaker:
     # -- by name
 
     def semantic(self, context: str, name: str) -> Callable[[], Any] | None:
-        if name == "userId" or (name == "id" and context in ("Mutation.updateUser", "Account.user")):
+        if name == "userId" or (
+            name == "id" and context in ("Mutation.updateUser", "Account.user")
+        ):
             return self.user_id
         if name == "id" and context == "Mutation.revokeApiToken":
             return self.api_token_id
@@ -673,17 +675,22 @@ RAW_BODIES: tuple[tuple[str, bytes], ...] = (
     ("application/json", b'{"query": "{ viewer { id } }"}\xff'),
     ("application/json", '{"query": "{ viewer { id } }"}'.encode("utf-16")),
     ("application/json", encode_body({"query": "{ __schema { types { name } } }"})),
-    ("application/json", encode_body({"query": "{ __type(name: \"User\") { name } }"})),
+    ("application/json", encode_body({"query": '{ __type(name: "User") { name } }'})),
     ("application/json", encode_body({"query": "subscription { viewer { id } }"})),
     ("application/json", encode_body({"query": "mutation { nothing }"})),
     ("application/json", encode_body({"query": "{ viewer { id } }", "variables": {"x": "\ud800"}})),
     ("application/json", b'{"query": "mutation { logout { errors { code } } }", "variables": [1]}'),
     ("application/json", b'{"query": "mutation { logout { errors { code } } }", "variables": "x"}'),
     ("application/json", b'{"query": "mutation { logout { errors { code } } }", "variables": 7}'),
-    ("application/json", b'{"query": "mutation { logout { errors { code } } }", "operationName": []}'),
     (
         "application/json",
-        encode_body({"query": "mutation { logout { errors { code } } }", "variables": {"\ud800": 1}}),
+        b'{"query": "mutation { logout { errors { code } } }", "operationName": []}',
+    ),
+    (
+        "application/json",
+        encode_body(
+            {"query": "mutation { logout { errors { code } } }", "variables": {"\ud800": 1}}
+        ),
     ),
     ("text/plain", b'{"query": "{ viewer { id } }"}'),
     ("application/graphql", b"{ viewer { id } }"),
@@ -698,8 +705,10 @@ RAW_GETS: tuple[dict[str, str], ...] = (
     {"query": "mutation { logout { errors { code } } }"},
     {"query": "{ viewer { id } }", "variables": "{"},
     {"query": "{ viewer { id } }", "variables": "[]"},
-    {"query": "query($s: String) { account { users(filter: {search: $s}) { totalCount } } }",
-     "variables": '{"s": "\\ud800"}'},
+    {
+        "query": "query($s: String) { account { users(filter: {search: $s}) { totalCount } } }",
+        "variables": '{"s": "\\ud800"}',
+    },
     {"query": ""},
     {"query": "{"},
     {},
