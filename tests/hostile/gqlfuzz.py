@@ -20,6 +20,14 @@ the selectable fields, so it never needs updating when the schema grows:
   object, GET mutations, wrong content types, batches, deep nesting, bad
   headers).
 
+Half the requests are "sane": well-typed values aimed at users the operation
+can act on, so that they pass validation and change state (invites, accepts,
+transfers, seat changes...); the other half anything goes. Which root fields
+and which sub-fields are picked is decided by a `random.Random` that Hypothesis
+seeds (its own choices favour the first of a list, which would always be the
+same few fields); values go through Hypothesis' strategies, which favour
+boundaries.
+
 The result is a `FuzzRequest`: method, body or query string, headers, and a
 short description for reports.
 """
@@ -217,6 +225,15 @@ CURSOR_GARBAGE = (
 
 IDEMPOTENCY_KEYS = ("k-1", "k-2", "k-3", "", " ", "é", "x" * 255, "x" * 256, "\x7f")
 
+
+@st.composite
+def idempotency_key(draw: Callable[..., Any]) -> str:
+    """Mostly a fresh key, sometimes one used before (replay or REUSED), or a bad one."""
+    if draw(st.integers(0, 3)) > 0:
+        return f"key-{draw(st.integers(0, 10**6))}"
+    return str(draw(st.sampled_from(IDEMPOTENCY_KEYS)))
+
+
 JSON_GARBAGE: st.SearchStrategy[Any] = st.one_of(
     st.none(),
     st.booleans(),
@@ -264,11 +281,15 @@ class Pools:
     now: datetime
     user_ids: list[str] = field(default_factory=list)
     foreign_user_ids: list[str] = field(default_factory=list)
+    # By "Type.field" of the argument: the users that operation can succeed on
+    # (DISABLED for assignLicense, ENABLED non-owners for transferOwnership, ...).
+    fitting_user_ids: dict[str, list[str]] = field(default_factory=dict)
     api_token_ids: list[str] = field(default_factory=list)
     account_ids: list[str] = field(default_factory=list)
     emails: list[str] = field(default_factory=list)
     passwords: list[str] = field(default_factory=list)
-    invitation_tokens: list[str] = field(default_factory=list)
+    invitation_tokens: list[str] = field(default_factory=list)  # current, of PENDING ones
+    stale_tokens: list[str] = field(default_factory=list)  # superseded, used, revoked, expired
     cursors: list[str] = field(default_factory=list)
     seats_total: int = 5
     seats_in_use: int = 3
@@ -310,8 +331,12 @@ class ValueMaker:
     def ladder(self, top: int, sane_top: int) -> int:
         return int(self.draw(st.integers(0, sane_top if self.sane else top)))
 
-    def user_id(self) -> Any:
+    def user_id(self, context: str = "") -> Any:
         choice = self.ladder(9, 7)
+        # A sane request mostly aims at a user the operation can act on.
+        fitting = self.pools.fitting_user_ids.get(context, [])
+        if self.sane and choice <= 4:
+            return self.choose(fitting or self.pools.user_ids, "1")
         if choice <= 5:
             return self.choose(self.pools.user_ids, "1")
         if choice <= 7:
@@ -366,9 +391,9 @@ class ValueMaker:
             return self.draw(st.sampled_from((0, 1, 100_000, 100_001)))
         return self.draw(any_int())
 
-    def email(self) -> Any:
+    def email(self, *, fresh: bool = False) -> Any:
         choice = self.ladder(9, 6)
-        if choice <= 3:
+        if choice <= (1 if fresh and self.sane else 3):
             address = str(self.choose(self.pools.emails, "nobody@example.com"))
             return address.upper() if self.draw(st.booleans()) else address
         if choice <= 6:
@@ -387,8 +412,10 @@ class ValueMaker:
 
     def invitation_token(self) -> Any:
         choice = self.ladder(5, 2)
-        if choice <= 2:
+        if choice <= 1:
             return self.choose(self.pools.invitation_tokens, "x" * 43)
+        if choice == 2:
+            return self.choose(self.pools.stale_tokens, "x" * 43)
         if choice == 3:
             return self.draw(st.sampled_from(("x" * 43, "A" * 200, "A" * 201, "a.b", "%00")))
         return self.draw(any_string())
@@ -441,7 +468,7 @@ class ValueMaker:
         if name == "userId" or (
             name == "id" and context in ("Mutation.updateUser", "Account.user")
         ):
-            return self.user_id
+            return lambda: self.user_id(context)
         if name == "id" and context == "Mutation.revokeApiToken":
             return self.api_token_id
         table: dict[str, Callable[[], Any]] = {
@@ -449,7 +476,9 @@ class ValueMaker:
             "after": self.cursor,
             "first": self.first,
             "total": self.seat_total,
-            "email": self.email,
+            "email": (lambda: self.email(fresh=True))
+            if context == "InviteUserInput"
+            else self.email,
             "password": self.password,
             "token": self.invitation_token,
             "agreementVersion": self.agreement_version,
@@ -752,7 +781,7 @@ def requests(
         if content_type:
             headers["Content-Type"] = content_type
         if draw(st.integers(0, 2)) == 0:
-            headers["Idempotency-Key"] = draw(st.sampled_from(IDEMPOTENCY_KEYS))
+            headers["Idempotency-Key"] = draw(idempotency_key())
         return FuzzRequest("POST", headers, body=body, kind="raw")
 
     rnd = draw(st.randoms(use_true_random=True))
@@ -798,7 +827,7 @@ def requests(
     if operation_name is not None and naming >= 6:
         payload["operationName"] = operation_name if naming < 9 or sane else "Elsewhere"
     if is_mutation and draw(st.integers(0, 9)) == 0:
-        headers["Idempotency-Key"] = draw(st.sampled_from(IDEMPOTENCY_KEYS))
+        headers["Idempotency-Key"] = draw(idempotency_key())
     headers["Content-Type"] = "application/json"
     return FuzzRequest(
         "POST",

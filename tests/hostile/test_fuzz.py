@@ -273,6 +273,7 @@ class FuzzSession:
     async def _pools(self, role: str) -> Pools:
         own, other = (self.globex, self.acme) if role == "other_admin" else (self.acme, self.globex)
         rows = await User.all().values_list("id", "account_id", "email")
+        states = await User.all().values_list("id", "account_id", "status", "role")
         self.emails_of = {self.acme: set(), self.globex: set()}
         for _, account_id, email in rows:
             self.emails_of.setdefault(account_id, set()).add(email.lower())
@@ -281,25 +282,44 @@ class FuzzSession:
         invitations = await Invitation.all().values_list(
             "id", "account_id", "token_version", "status"
         )
-        tokens = []
+        tokens, stale = [], []
         for invitation_id, account_id, version, status in invitations:
             if role in ACME_ROLES and account_id != self.acme:
                 continue
             if status == InvitationStatus.PENDING:
                 tokens.append(invitation_token(invitation_id, version))
-            if version > 1 or status != InvitationStatus.PENDING:
-                tokens.append(invitation_token(invitation_id, max(1, version - 1)))
+            else:
+                stale.append(invitation_token(invitation_id, version))
+            if version > 1:
+                stale.append(invitation_token(invitation_id, version - 1))
         account = await Account.get(id=own)
         previous = self.pools
+
+        def ids(*statuses: UserStatus, owner: bool = False) -> list[str]:
+            return [
+                str(i)
+                for i, a, status, user_role in states
+                if a == target and status in statuses and (owner or user_role != Role.OWNER)
+            ]
+
+        fitting = {
+            "Mutation.assignLicense": ids(UserStatus.DISABLED),
+            "Mutation.unassignLicense": ids(UserStatus.INVITED, UserStatus.ENABLED),
+            "Mutation.resendInvitation": ids(UserStatus.INVITED, UserStatus.DISABLED),
+            "Mutation.revokeInvitation": ids(UserStatus.INVITED),
+            "Mutation.transferOwnership": ids(UserStatus.ENABLED),
+        }
         return Pools(
             now=self.clock.now(),
             user_ids=[str(i) for i, a, _ in rows if a == target],
             foreign_user_ids=[str(i) for i, a, _ in rows if a == beside],
+            fitting_user_ids=fitting,
             api_token_ids=[str(i) for i in await ApiToken.all().values_list("id", flat=True)],
             account_ids=[str(self.acme), str(self.globex)],
             emails=sorted({email for _, _, email in rows}),
             passwords=[PASSWORD, PASSWORD.upper(), "wrong password!"],
             invitation_tokens=tokens,
+            stale_tokens=stale,
             cursors=list(previous.cursors) if previous else [],
             seats_total=account.seats_total,
             seats_in_use=account.seats_in_use,
@@ -337,8 +357,6 @@ class FuzzSession:
             # Signed out, released, demoted or revoked by this very batch: carry
             # on with a fresh session (or token) of the same role.
             await self._ensure_token(role)
-        if os.environ.get("FUZZ_DEBUG") == "2" and request.operation_type == "mutation":
-            print(f"\n>>> {role} {request.describe()[:600]}\n<<< {response.text[:400]}")
         problems = self._check(role, request, response)
         problems.extend(await self._leaks(role, request, response.text))
         for problem in problems:
@@ -350,10 +368,6 @@ class FuzzSession:
 
     def _check(self, role: str, request: FuzzRequest, response: httpx.Response) -> list[str]:
         problems = []
-        if os.environ.get("FUZZ_DEBUG") == "3" and request.operation_type == "mutation":
-            outcome = "top-level" if '"data":null' in response.text else "data"
-            for name in request.root_fields:
-                self.stats[f"outcome {name} {role} {outcome}"] += 1
         if response.status_code >= 500:
             problems.append(f"status {response.status_code}")
         text = response.text
@@ -374,8 +388,6 @@ class FuzzSession:
         for error in body.get("errors") or ():
             code = (error.get("extensions") or {}).get("code") if isinstance(error, dict) else None
             self.stats[f"top-level {code}"] += 1
-            if os.environ.get("FUZZ_DEBUG") and isinstance(error, dict):
-                self.stats[f"message {str(error.get('message'))[:70]}"] += 1
             if code is None:
                 if isinstance(error, dict) and error.get("path"):
                     problems.append(f"a field error without extensions.code: {error}")
@@ -404,8 +416,9 @@ class FuzzSession:
             if len(errors) > 1:
                 problems.append(f"{name}: {len(errors)} payload errors")
             for error in errors:
-                code = error.get("code")
-                self.stats[f"payload {code}"] += 1
+                code = error.get("code")  # absent when the selection left it out
+                if code is not None:
+                    self.stats[f"refused {code}"] += 1
                 if code is not None and code not in KNOWN_CODES:
                     problems.append(f"{name}: unknown payload code {code}")
             if errors:

@@ -21,8 +21,9 @@ At the end:
 - the SPEC's invariants (tests/hostile/invariants.py), read from the
   cluster's database.
 
-SOAK_SECONDS sets the traffic time: 60 in the default suite, e.g.
-`SOAK_SECONDS=600 pytest tests/hostile/test_soak.py` for ten minutes.
+SOAK_SECONDS sets the traffic time: 60 in the default suite (CI); on demand,
+`python -m tests.hostile.test_soak` soaks for ten minutes (SOAK_SECONDS=600
+unless set), as does `SOAK_SECONDS=600 pytest tests/hostile/test_soak.py`.
 """
 
 from __future__ import annotations
@@ -575,3 +576,8 @@ def test_soak_three_accounts_through_worker_and_redis_faults() -> None:
         if failures:
             cluster.mark_failed()  # keep the logs and mail (the path is printed)
         assert not failures, report + "\n" + "\n".join(failures[:40])
+
+
+if __name__ == "__main__":  # on demand: `python -m tests.hostile.test_soak` soaks ten minutes
+    os.environ.setdefault("SOAK_SECONDS", "600")
+    raise SystemExit(pytest.main([__file__, "-q", "-s", "-p", "no:cacheprovider"]))
