@@ -32,6 +32,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.extensions import (
+    AddValidationRules,
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -42,6 +43,7 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
 from api import metrics
+from api.graphql_cache import DocumentCache
 from api.logs import request_id_var
 from domain.clock import Clock
 from domain.errors import DomainError, ErrorCode
@@ -136,12 +138,22 @@ class PublicMaskErrors(MaskErrors):
         return processed
 
 
+# The depth and alias limits as validation rules built once, so that the
+# rules are the same classes on every request and DocumentCache can remember
+# which query texts passed them (the limiter extensions build new classes
+# each time they are instantiated).
+_LIMIT_RULES = (
+    *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
+    *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
+)
+
+
 def schema_extensions(*, introspection: bool) -> list[Any]:
     extensions: list[Any] = [
-        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
-        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: AddValidationRules(list(_LIMIT_RULES)),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         PublicMaskErrors,
+        DocumentCache,
     ]
     if not introspection:
         extensions.append(DisableIntrospection)

@@ -26,7 +26,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Generic, TypeVar
 
 from tortoise import connections
@@ -86,14 +86,17 @@ class LicenseSummary:
     total: int
     in_use: int
     available: int
-    pending_invitations: int
+    # None: not counted (a COUNT that grows with the account; see
+    # pending_invitation_counts, and license_summary which counts).
+    pending_invitations: int | None
     scheduled_total: int | None
     scheduled_at: datetime | None
     released_at_scheduled_change: int
 
 
-def summarize(account: Account, *, pending_invitations: int) -> LicenseSummary:
-    """The summary from an account row and its count of INVITED users (no I/O)."""
+def summarize(account: Account, *, pending_invitations: int | None) -> LicenseSummary:
+    """The summary from an account row and its count of INVITED users, if
+    counted (no I/O)."""
     scheduled = account.scheduled_total
     return LicenseSummary(
         total=account.seats_total,
@@ -125,22 +128,43 @@ async def license_summary_for(*, actor: Principal) -> LicenseSummary:
 # Pages
 
 
-@dataclass(frozen=True, slots=True)
 class Edge(Generic[T]):
-    node: T
-    cursor: str
+    """A row and its cursor. The cursor (JSON, an HMAC, base64) is built when
+    first read: a page whose cursors nobody asks for does not pay for them."""
+
+    __slots__ = ("_cursor", "_position", "node")
+
+    def __init__(self, node: T, position: tuple[str, str | None, int]) -> None:
+        self.node = node
+        self._position = position  # encode_cursor's arguments
+        self._cursor: str | None = None
+
+    @property
+    def cursor(self) -> str:
+        if self._cursor is None:
+            self._cursor = encode_cursor(*self._position)
+        return self._cursor
 
 
 @dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
     edges: list[Edge[T]]
     has_next_page: bool
-    end_cursor: str | None
-    total_count: int
+    # None: not counted (users: see count_users).
+    total_count: int | None
+
+    @property
+    def end_cursor(self) -> str | None:
+        return self.edges[-1].cursor if self.edges else None
 
 
 def _cursor_key() -> bytes:
-    return hmac.new(config.current().secret_key, b"pagination-cursor", hashlib.sha256).digest()
+    return _derived_cursor_key(config.current().secret_key)
+
+
+@lru_cache(maxsize=4)
+def _derived_cursor_key(secret_key: bytes) -> bytes:
+    return hmac.new(secret_key, b"pagination-cursor", hashlib.sha256).digest()
 
 
 def _b64encode(raw: bytes) -> str:
@@ -342,6 +366,48 @@ def _clean_search(search: str | None) -> str | None:
     return text or None
 
 
+def _user_query(
+    *,
+    actor: Principal,
+    status: UserStatus | None,
+    role: Role | None,
+    has_license: bool | None,
+    search: str | None,
+) -> dict[str, Any]:
+    """The checked filter of a users list (shared by the page and its count)."""
+    require_admin_read(actor)
+    return {
+        "account_id": actor.account_id,
+        "status": status,
+        "role": role,
+        "has_license": has_license,
+        "search": _clean_search(search),
+    }
+
+
+async def count_users(
+    *,
+    actor: Principal,
+    status: UserStatus | None = None,
+    role: Role | None = None,
+    has_license: bool | None = None,
+    search: str | None = None,
+) -> int:
+    """How many users match the filter: one COUNT, which reads every matching
+    index entry (its cost grows with the account; ask for it only when shown)."""
+    filters = _user_query(
+        actor=actor, status=status, role=role, has_license=has_license, search=search
+    )
+    client = connections.get("default")
+    sql = _Sql(client)
+    where = _user_filters(sql, **filters)
+    rows = await client.execute_query_dict(
+        f"SELECT COUNT(*) AS n FROM users WHERE {' AND '.join(where)}",  # noqa: S608
+        sql.params,
+    )
+    return int(rows[0]["n"])
+
+
 async def list_users(
     *,
     actor: Principal,
@@ -353,13 +419,16 @@ async def list_users(
     search: str | None = None,
     order: UserOrder = UserOrder.NAME_ASC,
 ) -> Page[User]:
-    """One page of the account's users: a COUNT and one (LAST_ACTIVE: at most
-    two) index range scans of first+1 rows."""
+    """One page of the account's users: one (LAST_ACTIVE: at most two) index
+    range scans of first+1 rows, whatever the size of the account. Not
+    counted (total_count None): see count_users."""
     require_admin_read(actor)
     _check_first(first)
     kind = f"users:{order.value}"
     cursor = decode_cursor(after, kind=kind) if after is not None else None
-    needle = _clean_search(search)
+    filters = _user_query(
+        actor=actor, status=status, role=role, has_license=has_license, search=search
+    )
     phases = _PHASES[order]
     start = 0
     if cursor is not None:
@@ -370,34 +439,12 @@ async def list_users(
         start = matching[0]
 
     client = connections.get("default")
-    count_sql = _Sql(client)
-    filters = _user_filters(
-        count_sql,
-        account_id=actor.account_id,
-        status=status,
-        role=role,
-        has_license=has_license,
-        search=needle,
-    )
-    count_rows = await client.execute_query_dict(
-        f"SELECT COUNT(*) AS n FROM users WHERE {' AND '.join(filters)}",  # noqa: S608
-        count_sql.params,
-    )
-    total_count = int(count_rows[0]["n"])
-
     wanted = first + 1
     users: list[User] = []
     for index in range(start, len(phases)):
         phase = phases[index]
         sql = _Sql(client)
-        where = _user_filters(
-            sql,
-            account_id=actor.account_id,
-            status=status,
-            role=role,
-            has_license=has_license,
-            search=needle,
-        )
+        where = _user_filters(sql, **filters)
         if phase.where:
             where.append(phase.where)
         comparison = "<" if phase.descending else ">"
@@ -422,17 +469,8 @@ async def list_users(
         if len(users) >= wanted:
             break
 
-    has_next_page = len(users) > first
-    edges = [
-        Edge(node=user, cursor=encode_cursor(kind, _user_sort_value(user, order), user.id))
-        for user in users[:first]
-    ]
-    return Page(
-        edges=edges,
-        has_next_page=has_next_page,
-        end_cursor=edges[-1].cursor if edges else None,
-        total_count=total_count,
-    )
+    edges = [Edge(user, (kind, _user_sort_value(user, order), user.id)) for user in users[:first]]
+    return Page(edges=edges, has_next_page=len(users) > first, total_count=None)
 
 
 async def get_user(*, actor: Principal, user_id: str) -> User | None:
@@ -477,13 +515,8 @@ _Row = TypeVar("_Row", Charge, AuditEvent)
 
 
 def _id_page(rows: list[_Row], *, first: int, kind: str, total_count: int) -> Page[_Row]:
-    edges = [Edge(node=row, cursor=encode_cursor(kind, None, row.id)) for row in rows[:first]]
-    return Page(
-        edges=edges,
-        has_next_page=len(rows) > first,
-        end_cursor=edges[-1].cursor if edges else None,
-        total_count=total_count,
-    )
+    edges = [Edge(row, (kind, None, row.id)) for row in rows[:first]]
+    return Page(edges=edges, has_next_page=len(rows) > first, total_count=total_count)
 
 
 async def list_api_tokens(*, actor: Principal) -> list[ApiToken]:
@@ -566,6 +599,7 @@ __all__ = [
     "assignments_by_user_ids",
     "can_read_account_details",
     "can_read_private",
+    "count_users",
     "decode_cursor",
     "encode_cursor",
     "get_user",

@@ -21,6 +21,7 @@ from strawberry.types import ExecutionContext
 from schema.authentication import RequireAuthentication
 from schema.context import RequestContext, build_context
 from schema.errors import is_public_error
+from schema.hidden import resolve_attribute
 from schema.mutations import Mutation
 from schema.query import Query
 from schema.scalars import SCALARS
@@ -61,7 +62,7 @@ def build_schema(*, extensions: Sequence[ExtensionSpec | Any] = ()) -> strawberr
         query=Query,
         mutation=Mutation,
         extensions=[RequireAuthentication, *extensions],
-        config=StrawberryConfig(scalar_map=SCALARS),
+        config=StrawberryConfig(scalar_map=SCALARS, default_resolver=resolve_attribute),
     )
 
 

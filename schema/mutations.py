@@ -65,7 +65,9 @@ async def _fresh_licenses(root: Any) -> LicenseSummary | None:
     viewer: Principal | None = root._licenses_of
     if viewer is None or not queries.can_read_account_details(viewer):
         return None
-    return LicenseSummary.from_domain(await queries.license_summary_for(actor=viewer))
+    return LicenseSummary.from_domain(
+        viewer.account_id, await queries.license_summary_for(actor=viewer)
+    )
 
 
 LICENSES_DESCRIPTION = (

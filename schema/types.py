@@ -8,11 +8,13 @@ was built for, so a MEMBER sees the private fields of itself only.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import strawberry
 from strawberry import Private
+from strawberry.types.nodes import SelectedField
 
 from domain import config, queries
 from domain.enums import (
@@ -40,9 +42,13 @@ from schema import enums as _enums  # noqa: F401 - registers the enums with Stra
 from schema.context import Info, loaders_of
 from schema.errors import ForbiddenError, refusals_as_errors
 from schema.fields import resolver
+from schema.hidden import HIDDEN, hidden_error
 from schema.scalars import JSON, BigInt
 
 MEMBER_HIDDEN = "A MEMBER reads this only for itself (FORBIDDEN otherwise)."
+# Markers for a user's preloaded invitation: not read at all, read and absent.
+_NOT_LOADED: Any = object()
+_NONE: Any = object()
 
 
 def _id(value: int) -> strawberry.ID:
@@ -58,11 +64,40 @@ def _guard_account(viewer: Principal) -> None:
 # Users, invitations, licence history
 
 
+def _user_invitation(root: Any, info: Info) -> Invitation | None:
+    # Synchronous when the users page read the invitations of all its users
+    # (an async resolver costs a coroutine and a task per user); otherwise it
+    # returns the coroutine that loads this one (graphql-core awaits it).
+    user: User = root
+    user._check()
+    preloaded = user._invitation
+    if preloaded is not _NOT_LOADED:
+        return Invitation.from_model(preloaded) if preloaded is not _NONE else None
+    return cast("Invitation | None", _load_invitation(info, user._model))
+
+
+async def _load_invitation(info: Info, model: UserModel) -> Invitation | None:
+    found = await loaders_of(info, model.account_id).latest_invitation.load(model.id)
+    return Invitation.from_model(found) if found is not None else None
+
+
+async def _user_license_history(root: Any, info: Info) -> list[LicenseAssignment] | None:
+    user: User = root
+    user._check()
+    loaders = loaders_of(info, user._model.account_id)
+    rows = await loaders.assignments.load(user._model.id)
+    return [LicenseAssignment.from_model(row, user._viewer) for row in rows]
+
+
 @strawberry.type(
     description="A MEMBER reading another user sees id, email, firstName, lastName, name, "
     "role, isOwner; the other fields give a FORBIDDEN error and null."
 )
 class User:
+    # The private fields hold HIDDEN when the viewer may not read them: the
+    # schema's attribute resolver (schema.hidden) answers FORBIDDEN for it.
+    # Plain attributes rather than a resolver method each, because a page of
+    # users reads hundreds of them and a resolver costs several times more.
     id: strawberry.ID = strawberry.field(description="Opaque identifier.")
     email: str = strawberry.field(description="Email address, unique in the account.")
     first_name: str = strawberry.field(description="First name.")
@@ -70,13 +105,41 @@ class User:
     name: str = strawberry.field(description="First and last name.")
     role: Role = strawberry.field(description="OWNER, ADMIN or MEMBER.")
     is_owner: bool = strawberry.field(description="True for the account's owner.")
+    qualification: str | None = strawberry.field(
+        description=f"Free text, e.g. a certification. {MEMBER_HIDDEN}"
+    )
+    status: UserStatus | None = strawberry.field(
+        description=f"INVITED, ENABLED or DISABLED. {MEMBER_HIDDEN}"
+    )
+    has_license: bool | None = strawberry.field(
+        description=f"Whether the user holds a licence. {MEMBER_HIDDEN}"
+    )
+    invitation: Invitation | None = strawberry.field(
+        resolver=_user_invitation,
+        description="The latest invitation (a resend rotates the token of the same "
+        f"invitation). {MEMBER_HIDDEN}",
+    )
+    license_history: list[LicenseAssignment] | None = strawberry.field(
+        resolver=_user_license_history,
+        description=f"Every licence assignment of this user, newest first. {MEMBER_HIDDEN}",
+    )
+    created_at: datetime | None = strawberry.field(
+        description=f"When the user was created. {MEMBER_HIDDEN}"
+    )
+    last_active_at: datetime | None = strawberry.field(
+        description=f"Time of the user's last authenticated request. {MEMBER_HIDDEN}"
+    )
 
     _model: Private[UserModel]
     _viewer: Private[Principal]
     _readable: Private[bool]
+    # The latest invitation when the users page read it for the whole page at
+    # once (_NONE: it has none); _NOT_LOADED otherwise.
+    _invitation: Private[Any]
 
     @classmethod
-    def from_model(cls, model: UserModel, viewer: Principal) -> User:
+    def from_model(cls, model: UserModel, viewer: Principal, *, invitation: Any = None) -> User:
+        readable = queries.can_read_private(viewer, model.id)
         return cls(
             id=_id(model.id),
             email=model.email,
@@ -85,56 +148,20 @@ class User:
             name=model.name,
             role=model.role,
             is_owner=model.role == Role.OWNER,
+            qualification=model.qualification if readable else HIDDEN,
+            status=model.status if readable else HIDDEN,
+            has_license=model.status != UserStatus.DISABLED if readable else HIDDEN,
+            created_at=model.created_at if readable else HIDDEN,
+            last_active_at=model.last_active_at if readable else HIDDEN,
             _model=model,
             _viewer=viewer,
-            _readable=queries.can_read_private(viewer, model.id),
+            _readable=readable,
+            _invitation=_NOT_LOADED if invitation is None else invitation,
         )
 
     def _check(self) -> None:
         if not self._readable:
-            raise ForbiddenError("A MEMBER sees only the public fields of another user.")
-
-    @resolver(description=f"Free text, e.g. a certification. {MEMBER_HIDDEN}")
-    def qualification(self) -> str | None:
-        self._check()
-        return self._model.qualification
-
-    @resolver(description=f"INVITED, ENABLED or DISABLED. {MEMBER_HIDDEN}")
-    def status(self) -> UserStatus | None:
-        self._check()
-        return self._model.status
-
-    @resolver(description=f"Whether the user holds a licence. {MEMBER_HIDDEN}")
-    def has_license(self) -> bool | None:
-        self._check()
-        return self._model.status != UserStatus.DISABLED
-
-    @resolver(
-        description="The latest invitation (a resend rotates the token of the same "
-        f"invitation). {MEMBER_HIDDEN}"
-    )
-    async def invitation(self, info: Info) -> Invitation | None:
-        self._check()
-        loaders = loaders_of(info, self._model.account_id)
-        model = await loaders.latest_invitation.load(self._model.id)
-        return Invitation.from_model(model) if model is not None else None
-
-    @resolver(description=f"Every licence assignment of this user, newest first. {MEMBER_HIDDEN}")
-    async def license_history(self, info: Info) -> list[LicenseAssignment] | None:
-        self._check()
-        loaders = loaders_of(info, self._model.account_id)
-        rows = await loaders.assignments.load(self._model.id)
-        return [LicenseAssignment.from_model(row, self._viewer) for row in rows]
-
-    @resolver(description=f"When the user was created. {MEMBER_HIDDEN}")
-    def created_at(self) -> datetime | None:
-        self._check()
-        return self._model.created_at
-
-    @resolver(description=f"Time of the user's last authenticated request. {MEMBER_HIDDEN}")
-    def last_active_at(self) -> datetime | None:
-        self._check()
-        return self._model.last_active_at
+            raise hidden_error()
 
 
 async def load_user(
@@ -231,14 +258,25 @@ class LicenseAssignment:
 # Account and what hangs off it
 
 
+async def _pending_invitations(root: Any, info: Info) -> int:
+    # Counted only when asked for: the count grows with the account.
+    summary: LicenseSummary = root
+    if summary._pending is not None:
+        return summary._pending
+    loaders = loaders_of(info, summary._account_id)
+    return await loaders.pending_invitations.load(summary._account_id)
+
+
 @strawberry.type(description="Licences of the account: purchased, used, and scheduled.")
 class LicenseSummary:
     total: int = strawberry.field(description="Licences purchased for the current billing period.")
     in_use: int = strawberry.field(description="Licences held by users: ENABLED plus INVITED.")
     available: int = strawberry.field(description="total - inUse.")
+
     pending_invitations: int = strawberry.field(
+        resolver=_pending_invitations,
         description="INVITED users (the owner's password-set email is not an invitation to a "
-        "licence)."
+        "licence).",
     )
     scheduled_total: int | None = strawberry.field(
         description="The total after a scheduled reduction; null when none is scheduled."
@@ -250,16 +288,20 @@ class LicenseSummary:
         description="Licences that would be released if the scheduled reduction took effect now."
     )
 
+    _account_id: Private[int]
+    _pending: Private[int | None]
+
     @classmethod
-    def from_domain(cls, summary: queries.LicenseSummary) -> LicenseSummary:
+    def from_domain(cls, account_id: int, summary: queries.LicenseSummary) -> LicenseSummary:
         return cls(
             total=summary.total,
             in_use=summary.in_use,
             available=summary.available,
-            pending_invitations=summary.pending_invitations,
             scheduled_total=summary.scheduled_total,
             scheduled_at=summary.scheduled_at,
             released_at_scheduled_change=summary.released_at_scheduled_change,
+            _account_id=account_id,
+            _pending=summary.pending_invitations,
         )
 
 
@@ -317,16 +359,26 @@ class PageInfo:
 @strawberry.type(description="A user with its position in the list.")
 class UserEdge:
     node: User = strawberry.field(description="The user.")
-    cursor: str = strawberry.field(description="Opaque position of this user in the list.")
+
+    _edge: Private[queries.Edge[UserModel]]
+
+    @resolver(description="Opaque position of this user in the list.")
+    def cursor(self) -> str:
+        # Built when asked for (an HMAC each).
+        return self._edge.cursor
 
 
 @strawberry.type(description="One page of the account's users.")
 class UserConnection:
     edges: list[UserEdge] = strawberry.field(description="The users of this page, in order.")
     page_info: PageInfo = strawberry.field(description="Where this page ends.")
-    total_count: int = strawberry.field(
-        description="All users matching the filter, not only this page."
-    )
+
+    _count: Private[Callable[[], Awaitable[int]]]
+
+    @resolver(description="All users matching the filter, not only this page.")
+    async def total_count(self) -> int:
+        # Counted when asked for: a COUNT reads every matching row.
+        return await self._count()
 
 
 @strawberry.type(description="What changeSeatCount(total) would do now, computed by the same code.")
@@ -548,11 +600,10 @@ class Account:
         return User.from_model(model, self._viewer)
 
     @resolver(description="Licences purchased, in use and scheduled. ADMIN or OWNER.")
-    async def licenses(self, info: Info) -> LicenseSummary | None:
+    def licenses(self) -> LicenseSummary | None:
         _guard_account(self._viewer)
-        pending = await loaders_of(info, self._model.id).pending_invitations.load(self._model.id)
         return LicenseSummary.from_domain(
-            queries.summarize(self._model, pending_invitations=pending)
+            self._model.id, queries.summarize(self._model, pending_invitations=None)
         )
 
     @resolver(description="Price, currency and billing period. ADMIN or OWNER.")
@@ -565,6 +616,7 @@ class Account:
     )
     async def users(
         self,
+        info: Info,
         first: Annotated[int | None, strawberry.argument(description=PAGE_FIRST)] = 50,
         after: Annotated[
             str | None, strawberry.argument(description=PAGE_AFTER)
@@ -591,13 +643,31 @@ class Account:
                 order=order_by or UserOrder.NAME_ASC,
             )
         viewer = self._viewer
+        invitations: list[Any] = [None] * len(page.edges)
+        if _selects(info, "edges", "node", "invitation"):
+            # One statement for the whole page, and every User then resolves
+            # its invitation synchronously (see User.invitation).
+            ids = [edge.node.id for edge in page.edges]
+            found = await queries.latest_invitation_by_user_ids(
+                account_id=self._model.id, user_ids=ids
+            )
+            loaders_of(info, self._model.id).latest_invitation.prime_many(
+                dict(zip(ids, found, strict=True))
+            )
+            invitations = [_NONE if model is None else model for model in found]
         return UserConnection(
             edges=[
-                UserEdge(node=User.from_model(edge.node, viewer), cursor=edge.cursor)
-                for edge in page.edges
+                UserEdge(node=User.from_model(edge.node, viewer, invitation=invitation), _edge=edge)
+                for edge, invitation in zip(page.edges, invitations, strict=True)
             ],
             page_info=PageInfo.from_page(page),
-            total_count=page.total_count,
+            _count=lambda: queries.count_users(
+                actor=viewer,
+                status=(criteria.status or None) if criteria else None,
+                role=(criteria.role or None) if criteria else None,
+                has_license=_given(criteria.has_license) if criteria else None,
+                search=(criteria.search or None) if criteria else None,
+            ),
         )
 
     @resolver(description="Null (no error) when no user of this account has this id.")
@@ -644,7 +714,7 @@ class Account:
                 for edge in page.edges
             ],
             page_info=PageInfo.from_page(page),
-            total_count=page.total_count,
+            total_count=_counted(page),
         )
 
     @resolver(description="Newest first.")
@@ -667,7 +737,7 @@ class Account:
                 for edge in page.edges
             ],
             page_info=PageInfo.from_page(page),
-            total_count=page.total_count,
+            total_count=_counted(page),
         )
 
     @resolver(description="Every API token of the account, revoked ones too, newest first.")
@@ -676,6 +746,42 @@ class Account:
         with refusals_as_errors():
             tokens = await queries.list_api_tokens(actor=self._viewer)
         return [ApiToken.from_model(token, self._viewer) for token in tokens]
+
+
+def _selects(info: Info, *path: str) -> bool:
+    """Whether the query selects this path below the current field, through
+    fragments too (@skip and @include are not evaluated: the answer may be yes
+    for a field that will be skipped, which costs a needless read only)."""
+    level: list[Any] = [part for field in info.selected_fields for part in _children(field)]
+    for name in path:
+        matched = [selection for selection in _fields(level) if selection.name == name]
+        if not matched:
+            return False
+        level = [part for field in matched for part in field.selections]
+    return True
+
+
+def _fields(selections: list[Any]) -> list[SelectedField]:
+    """The fields of a selection set, fragments flattened."""
+    fields: list[SelectedField] = []
+    pending = list(selections)
+    while pending:
+        selection = pending.pop()
+        if isinstance(selection, SelectedField):
+            fields.append(selection)
+        else:  # a fragment spread or an inline fragment
+            pending.extend(selection.selections)
+    return fields
+
+
+def _children(selection: Any) -> list[Any]:
+    return list(selection.selections)
+
+
+def _counted(page: queries.Page[Any]) -> int:
+    if page.total_count is None:  # pragma: no cover - charges and audit pages always count
+        raise RuntimeError("this page was not counted")
+    return page.total_count
 
 
 def _given_text(value: str | None) -> str | None:

@@ -2,7 +2,12 @@
 
 Each ended period of an account is closed in its own transaction, in order,
 so an account several periods behind gets one RENEWAL per period and a
-crash leaves it consistent at a period boundary.
+crash leaves it consistent at a period boundary. On PostgreSQL the common
+case, an account that needs a renewal only (no scheduled reduction, one
+period ended), is closed for a whole batch of accounts in one transaction
+of a few set-based statements (`_renew_batch`): the same changes, without
+the ten round trips per account that bounded the job at a few hundred
+accounts per second.
 
 Exactly once, under any number of concurrent runners: the first write of a
 period's transaction is the conditional roll `WHERE id = ? AND period_index = k`.
@@ -14,17 +19,21 @@ releases, the reduction and the charge happen once. The unique index
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
+from tortoise import connections
 from tortoise.exceptions import IntegrityError
 
 from domain.clock import Clock
 from domain.enums import (
+    ActorKind,
     AssignmentEndReason,
     AuditAction,
+    BillingInterval,
     ChargeKind,
     EmailKind,
     InvitationKind,
@@ -74,10 +83,21 @@ async def run_period_end(
         if account_id is not None:
             query = query.filter(id=account_id)
         batch = cast(
-            list[int], await query.order_by("id").limit(batch_size).values_list("id", flat=True)
+            list[tuple[int, int, datetime, str, int | None]],
+            await query.order_by("id")
+            .limit(batch_size)
+            .values_list(
+                "id", "period_index", "billing_anchor", "billing_interval", "scheduled_total"
+            ),
         )
-        for due_id in batch:
-            accounts_due += 1
+        accounts_due += len(batch)
+        # The common case, a plain renewal, for the whole batch at once;
+        # what it leaves (and what it cannot do) goes the per-account way.
+        renewed_now = await _renew_batch(batch, now)
+        renewed += len(renewed_now)
+        for due_id, *_ in batch:
+            if due_id in renewed_now:
+                continue
             try:
                 closed = await _catch_up(due_id, now)
             except Exception:
@@ -90,13 +110,140 @@ async def run_period_end(
             released += sum(len(c.released_user_ids) for c in closed)
         if len(batch) < batch_size:
             break
-        after_id = batch[-1]
+        after_id = batch[-1][0]
     return PeriodEndReport(
         accounts_due=accounts_due,
         periods_renewed=renewed,
         licenses_released=released,
         failed_account_ids=tuple(failed),
     )
+
+
+async def _renew_batch(
+    batch: list[tuple[int, int, datetime, str, int | None]], now: datetime
+) -> set[int]:
+    """Close, in ONE transaction, the ended period of every account of the
+    batch that needs a renewal only: no scheduled reduction, and the next
+    period not ended yet. Returns the accounts it closed.
+
+    The same changes as `_close_period` for those accounts (the conditional
+    roll first, the RENEWAL charge, the PERIOD_RENEWED audit event), made
+    with a few set-based statements instead of about ten per account: the
+    per-statement round trips were the job's cost. PostgreSQL only (arrays);
+    elsewhere, and on any error, every account goes the per-account way,
+    which reads its state again, so nothing is lost or done twice.
+    """
+    if connections.get("default").capabilities.dialect != "postgres":
+        return set()
+    plain: list[tuple[int, int, datetime, datetime]] = []
+    for account_id, index, anchor, interval, scheduled_total in batch:
+        if scheduled_total is not None:
+            continue
+        start, end = period_bounds(anchor, BillingInterval(interval), index + 1)
+        if end > now:  # exactly one period to close
+            plain.append((account_id, index, start, end))
+    if not plain:
+        return set()
+    try:
+        async with unit_of_work(now) as work:
+            return await _renew_rows(work, plain)
+    except Exception:
+        log.warning("batched renewal failed; renewing one account at a time", exc_info=True)
+        return set()
+
+
+async def _renew_rows(
+    work: UnitOfWork, plain: list[tuple[int, int, datetime, datetime]]
+) -> set[int]:
+    connection = work.connection
+    plain.sort()
+    ids = [row[0] for row in plain]
+    # Account rows locked in id order (two batch runners cannot deadlock),
+    # then the conditional roll: whoever matches period_index = k owns the
+    # end of period k, exactly as in _close_period.
+    await connection.execute_query(
+        "SELECT id FROM accounts WHERE id = ANY($1::int[]) ORDER BY id FOR NO KEY UPDATE", [ids]
+    )
+    rolled = await connection.execute_query_dict(
+        "UPDATE accounts AS a SET period_index = v.index + 1, "
+        "current_period_start = v.start_at, current_period_end = v.end_at "
+        "FROM unnest($1::int[], $2::int[], $3::timestamptz[], $4::timestamptz[]) "
+        "AS v(id, index, start_at, end_at) "
+        "WHERE a.id = v.id AND a.period_index = v.index AND a.scheduled_total IS NULL "
+        "RETURNING a.id, a.seats_total, a.seat_price_cents, a.currency",
+        [ids, [row[1] for row in plain], [row[2] for row in plain], [row[3] for row in plain]],
+    )
+    if not rolled:
+        return set()
+    period = {row[0]: row for row in plain}
+    rolled.sort(key=lambda row: row["id"])
+    charged = await connection.execute_query_dict(
+        "INSERT INTO charges (account_id, kind, quantity, unit_amount_cents, amount_cents, "
+        "currency, period_start, period_end, created_at) "
+        "SELECT v.account_id, $1, v.quantity, v.unit, v.amount, v.currency, v.start_at, "
+        "v.end_at, $2 FROM unnest($3::int[], $4::int[], $5::bigint[], $6::bigint[], "
+        "$7::text[], $8::timestamptz[], $9::timestamptz[]) "
+        "AS v(account_id, quantity, unit, amount, currency, start_at, end_at) "
+        # The unique renewal index is the last guard: a duplicate is not
+        # charged twice (as in _renewal_charge), its charge is looked up.
+        "ON CONFLICT (account_id, period_start) WHERE kind = 'RENEWAL' DO NOTHING "
+        "RETURNING id, account_id",
+        [
+            ChargeKind.RENEWAL.value,
+            work.now,
+            [row["id"] for row in rolled],
+            [row["seats_total"] for row in rolled],
+            [row["seat_price_cents"] for row in rolled],
+            [row["seats_total"] * row["seat_price_cents"] for row in rolled],
+            [row["currency"] for row in rolled],
+            [period[row["id"]][2] for row in rolled],
+            [period[row["id"]][3] for row in rolled],
+        ],
+    )
+    charge_of = {row["account_id"]: row["id"] for row in charged}
+    for row in rolled:
+        if row["id"] not in charge_of:
+            log.warning(
+                "renewal of account %s from %s already charged", row["id"], period[row["id"]][2]
+            )
+            existing = (
+                await Charge.filter(
+                    account_id=row["id"],
+                    kind=ChargeKind.RENEWAL,
+                    period_start=period[row["id"]][2],
+                )
+                .using_db(connection)
+                .first()
+            )
+            charge_of[row["id"]] = existing.id if existing else None
+    data = [
+        json.dumps(
+            {
+                "periodIndex": period[row["id"]][1] + 1,
+                "periodStart": period[row["id"]][2].isoformat(),
+                "periodEnd": period[row["id"]][3].isoformat(),
+                "quantity": row["seats_total"],
+                "amountCents": row["seats_total"] * row["seat_price_cents"],
+                "currency": row["currency"],
+                "chargeId": charge_of[row["id"]],
+            },
+            separators=(",", ":"),
+        )
+        for row in rolled
+    ]
+    await connection.execute_query(
+        "INSERT INTO audit_events (account_id, action, actor_kind, data, created_at) "
+        "SELECT v.account_id, $1, $2, v.data::jsonb, $3 "
+        "FROM unnest($4::int[], $5::text[]) AS v(account_id, data)",
+        [
+            AuditAction.PERIOD_RENEWED.value,
+            ActorKind.SYSTEM.value,
+            work.now,
+            [row["id"] for row in rolled],
+            data,
+        ],
+    )
+    return {row["id"] for row in rolled}
 
 
 async def _catch_up(account_id: int, now: datetime) -> list[_ClosedPeriod]:

@@ -7,15 +7,18 @@ everything the transaction did.
 
 Concurrency. The seat counter moves only through `licensing` (conditional
 UPDATEs), so `in use <= total` holds whatever happens here. Beyond that,
-every use case that may move a licence first locks the account row
-(`SELECT ... FOR NO KEY UPDATE` on PostgreSQL; SQLite's `BEGIN IMMEDIATE`
-already serialises writers), so the licence changes of one account run one
-after the other and always take their row locks in the same order:
-account, then invitation, then user. Use cases that never move a licence
-(accept, edit) take invitation before user too, so no two transactions can
-wait on each other in a cycle. NO KEY UPDATE (rather than UPDATE) lets
-other transactions keep inserting rows that reference the account (audit
-events, sessions) while it is held.
+every use case that may move a licence locks the account row before it
+changes any existing row of the account (`SELECT ... FOR NO KEY UPDATE` on
+PostgreSQL; SQLite's `BEGIN IMMEDIATE` already serialises writers), so the
+licence changes of one account run one after the other and always take
+their row locks in the same order: account, then invitation, then user.
+invite_user checks the email and inserts its new rows before it takes the
+lock, to hold it for less time: the unique email index is the final judge,
+and new rows are nobody else's until the commit. Use cases that never move
+a licence (accept, edit) take invitation before user too, so no two
+transactions can wait on each other in a cycle. NO KEY UPDATE (rather than
+UPDATE) lets other transactions keep inserting rows that reference the
+account (audit events, sessions) while it is held.
 """
 
 from __future__ import annotations
@@ -104,11 +107,16 @@ async def invite_user(
 
     now = clock.now()
     async with unit_of_work(now) as work:
-        await _lock_account(work, actor.account_id)
+        # The new rows first, the account's licence last: the account row is
+        # locked (so every other licence change of the account waits) for
+        # the statements that need it only, not for the whole use case. The
+        # new rows are nobody else's until the commit (inserting them locks
+        # no existing row beyond FOR KEY SHARE on the rows they reference,
+        # which the account's NO KEY UPDATE lock does not conflict with), and
+        # a refusal rolls them back. The email check needs no lock either:
+        # the unique account + email_key index is the final judge.
         if await _email_in_use(work, account_id=actor.account_id, email_key=email_key):
             raise _email_taken()
-        await expire_overdue_invitations(work, account_id=actor.account_id, now=now)
-        await take_license(work, account_id=actor.account_id)
         try:
             user = await User.create(
                 account_id=actor.account_id,
@@ -131,6 +139,9 @@ async def invite_user(
         invitation = await _create_invitation(
             work, actor=actor, user=user, kind=InvitationKind.LICENSE
         )
+        await _lock_account(work, actor.account_id)
+        await expire_overdue_invitations(work, account_id=actor.account_id, now=now)
+        await take_license(work, account_id=actor.account_id)
         await work.audit(
             actor=actor,
             action=AuditAction.USER_INVITED,

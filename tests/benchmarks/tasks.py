@@ -17,6 +17,8 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
 from typing import Any
 
 from domain.clock import SYSTEM_CLOCK
@@ -83,13 +85,16 @@ async def period_end(url: str) -> Any:
     }
 
 
-async def smtp_raw(port: int, count: int) -> Any:
-    """The floor for B4: `count` invitation-sized messages, built beforehand,
-    sent by aiosmtplib over ONE connection."""
+async def smtp_raw(port: int, count: int, prebuilt: bool = False) -> Any:
+    """The floor for B4: `count` invitation emails sent by aiosmtplib over ONE
+    connection. Each message is built in the loop (a sender must build what
+    it sends) with the standard library alone: EmailMessage, the same
+    headers, the text and HTML parts of a rendered invitation (rendered once,
+    before the clock starts). `prebuilt`: every message is built before the
+    clock starts (the transport alone)."""
     import aiosmtplib  # noqa: PLC0415
 
     from workers.emails import InvitationEmail, render_email  # noqa: PLC0415
-    from workers.mailer import OutgoingEmail, build_message  # noqa: PLC0415
 
     rendered = render_email(
         InvitationEmail(
@@ -100,24 +105,23 @@ async def smtp_raw(port: int, count: int) -> Any:
             expires_at=datetime.now(UTC),
         )
     )
-    messages = [
-        build_message(
-            OutgoingEmail(
-                to_address=f"raw{n}@mail.example",
-                to_name=f"Mail Reader{n}",
-                subject=rendered.subject,
-                text=rendered.text,
-                html=rendered.html,
-                message_id=f"<raw-{n}@bench.example>",
-                from_address="Licenses & Users <no-reply@localhost>",
-            )
-        )
-        for n in range(count)
-    ]
+
+    def build(n: int) -> EmailMessage:
+        message = EmailMessage()
+        message["From"] = "Licenses & Users <no-reply@localhost>"
+        message["To"] = f"Mail Reader{n} <raw{n}@mail.example>"
+        message["Subject"] = rendered.subject
+        message["Date"] = format_datetime(datetime.now(UTC))
+        message["Message-ID"] = f"<raw-{n}@bench.example>"
+        message.set_content(rendered.text, cte="quoted-printable")
+        message.add_alternative(rendered.html, subtype="html", cte="quoted-printable")
+        return message
+
+    ready = [build(n) for n in range(count)] if prebuilt else []
     started = time.perf_counter()
     async with aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=30) as smtp:
-        for message in messages:
-            await smtp.send_message(message)
+        for n in range(count):
+            await smtp.send_message(ready[n] if prebuilt else build(n))
     return {"seconds": time.perf_counter() - started}
 
 
