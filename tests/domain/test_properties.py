@@ -111,7 +111,7 @@ from tests.conftest import POSTGRES_URL, _truncate_postgres
 
 T = TypeVar("T")
 
-DEFAULT_EXAMPLES = 50
+DEFAULT_EXAMPLES = 40
 DEFAULT_STEPS = 75
 EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES") or DEFAULT_EXAMPLES)
 STEPS = int(os.environ.get("PROPERTY_STEPS") or DEFAULT_STEPS)
