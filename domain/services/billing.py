@@ -3,11 +3,11 @@
 Each ended period of an account is closed in its own transaction, in order,
 so an account several periods behind gets one RENEWAL per period and a
 crash leaves it consistent at a period boundary. On PostgreSQL the common
-case, an account that needs a renewal only (no scheduled reduction, one
-period ended), is closed for a whole batch of accounts in one transaction
-of a few set-based statements (`_renew_batch`): the same changes, without
-the ten round trips per account that bounded the job at a few hundred
-accounts per second.
+case, an account with one period ended and no licence to release (no
+scheduled reduction, or one the licences in use fit in), is closed for a
+whole batch of accounts in one transaction of a few set-based statements
+(`_renew_batch`): the same changes, without the ten round trips per account
+that bounded the job at a few hundred accounts per second.
 
 Exactly once, under any number of concurrent runners: the first write of a
 period's transaction is the conditional roll `WHERE id = ? AND period_index = k`.
@@ -23,7 +23,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from tortoise import connections
 from tortoise.exceptions import IntegrityError
@@ -83,11 +83,16 @@ async def run_period_end(
         if account_id is not None:
             query = query.filter(id=account_id)
         batch = cast(
-            list[tuple[int, int, datetime, str, int | None]],
+            list[_DueAccount],
             await query.order_by("id")
             .limit(batch_size)
             .values_list(
-                "id", "period_index", "billing_anchor", "billing_interval", "scheduled_total"
+                "id",
+                "period_index",
+                "billing_anchor",
+                "billing_interval",
+                "scheduled_total",
+                "seats_in_use",
             ),
         )
         accounts_due += len(batch)
@@ -119,64 +124,109 @@ async def run_period_end(
     )
 
 
-async def _renew_batch(
-    batch: list[tuple[int, int, datetime, str, int | None]], now: datetime
-) -> set[int]:
+# id, period_index, billing_anchor, billing_interval, scheduled_total, seats_in_use
+_DueAccount = tuple[int, int, datetime, str, int | None, int]
+
+
+@dataclass(frozen=True, slots=True)
+class _Renewal:
+    account_id: int
+    index: int  # the period being closed
+    start: datetime  # of the next period
+    end: datetime
+    reduce_to: int | None  # the scheduled total, applied now
+
+
+async def _renew_batch(batch: list[_DueAccount], now: datetime) -> set[int]:
     """Close, in ONE transaction, the ended period of every account of the
-    batch that needs a renewal only: no scheduled reduction, and the next
-    period not ended yet. Returns the accounts it closed.
+    batch that needs no licence released: one period ended (the next one not
+    yet), and no scheduled reduction or one the licences in use fit in.
+    Returns the accounts it closed.
 
     The same changes as `_close_period` for those accounts (the conditional
-    roll first, the RENEWAL charge, the PERIOD_RENEWED audit event), made
-    with a few set-based statements instead of about ten per account: the
-    per-statement round trips were the job's cost. PostgreSQL only (arrays);
-    elsewhere, and on any error, every account goes the per-account way,
+    roll first, the reduction with its SEAT_REDUCTION_APPLIED event, the
+    RENEWAL charge, the PERIOD_RENEWED event), made with a few set-based
+    statements instead of about ten per account: the per-statement round
+    trips were the job's cost. PostgreSQL only (arrays). What it does not
+    close (another runner did, the state changed, an overdue invitation to
+    expire first, other backends, any error) goes the per-account way,
     which reads its state again, so nothing is lost or done twice.
     """
     if connections.get("default").capabilities.dialect != "postgres":
         return set()
-    plain: list[tuple[int, int, datetime, datetime]] = []
-    for account_id, index, anchor, interval, scheduled_total in batch:
-        if scheduled_total is not None:
-            continue
+    renewals: list[_Renewal] = []
+    for account_id, index, anchor, interval, scheduled_total, in_use in batch:
+        if scheduled_total is not None and scheduled_total < in_use:
+            continue  # licences to release: the per-account way
         start, end = period_bounds(anchor, BillingInterval(interval), index + 1)
         if end > now:  # exactly one period to close
-            plain.append((account_id, index, start, end))
-    if not plain:
+            renewals.append(_Renewal(account_id, index, start, end, scheduled_total))
+    if not renewals:
         return set()
     try:
         async with unit_of_work(now) as work:
-            return await _renew_rows(work, plain)
+            return await _renew_rows(work, renewals)
     except Exception:
         log.warning("batched renewal failed; renewing one account at a time", exc_info=True)
         return set()
 
 
-async def _renew_rows(
-    work: UnitOfWork, plain: list[tuple[int, int, datetime, datetime]]
-) -> set[int]:
+async def _renew_rows(work: UnitOfWork, renewals: list[_Renewal]) -> set[int]:
     connection = work.connection
-    plain.sort()
-    ids = [row[0] for row in plain]
-    # Account rows locked in id order (two batch runners cannot deadlock),
-    # then the conditional roll: whoever matches period_index = k owns the
-    # end of period k, exactly as in _close_period.
-    await connection.execute_query(
-        "SELECT id FROM accounts WHERE id = ANY($1::int[]) ORDER BY id FOR NO KEY UPDATE", [ids]
+    renewals.sort(key=lambda renewal: renewal.account_id)
+    ids = [renewal.account_id for renewal in renewals]
+    # Account rows locked in id order (two batch runners cannot deadlock);
+    # the totals read here are the "before" of the reductions.
+    locked = await connection.execute_query_dict(
+        "SELECT id, seats_total FROM accounts WHERE id = ANY($1::int[]) "
+        "ORDER BY id FOR NO KEY UPDATE",
+        [ids],
     )
+    before = {row["id"]: row["seats_total"] for row in locked}
+    # The conditional roll: whoever matches period_index = k owns the end of
+    # period k, exactly as in _close_period. It also checks again, under the
+    # lock, what made the account fit for this path: the same scheduled
+    # total, the licences in use within it, and no overdue invitation (the
+    # per-account path expires those first).
     rolled = await connection.execute_query_dict(
         "UPDATE accounts AS a SET period_index = v.index + 1, "
-        "current_period_start = v.start_at, current_period_end = v.end_at "
-        "FROM unnest($1::int[], $2::int[], $3::timestamptz[], $4::timestamptz[]) "
-        "AS v(id, index, start_at, end_at) "
-        "WHERE a.id = v.id AND a.period_index = v.index AND a.scheduled_total IS NULL "
+        "current_period_start = v.start_at, current_period_end = v.end_at, "
+        "seats_total = COALESCE(v.reduce_to, a.seats_total), scheduled_total = NULL "
+        "FROM unnest($1::int[], $2::int[], $3::timestamptz[], $4::timestamptz[], $5::int[]) "
+        "AS v(id, index, start_at, end_at, reduce_to) "
+        "WHERE a.id = v.id AND a.period_index = v.index "
+        "AND a.scheduled_total IS NOT DISTINCT FROM v.reduce_to "
+        "AND (v.reduce_to IS NULL OR (a.seats_in_use <= v.reduce_to AND NOT EXISTS ("
+        "  SELECT 1 FROM invitations AS i WHERE i.account_id = a.id AND i.kind = $6 "
+        "  AND i.status = $7 AND i.expires_at <= $8))) "
         "RETURNING a.id, a.seats_total, a.seat_price_cents, a.currency",
-        [ids, [row[1] for row in plain], [row[2] for row in plain], [row[3] for row in plain]],
+        [
+            ids,
+            [renewal.index for renewal in renewals],
+            [renewal.start for renewal in renewals],
+            [renewal.end for renewal in renewals],
+            [renewal.reduce_to for renewal in renewals],
+            InvitationKind.LICENSE.value,
+            InvitationStatus.PENDING.value,
+            work.now,
+        ],
     )
     if not rolled:
         return set()
-    period = {row[0]: row for row in plain}
+    period = {renewal.account_id: renewal for renewal in renewals}
     rolled.sort(key=lambda row: row["id"])
+    reduced = [row for row in rolled if period[row["id"]].reduce_to is not None]
+    if reduced:
+        # Before the PERIOD_RENEWED events, as in _close_period.
+        await _insert_audits(
+            work,
+            AuditAction.SEAT_REDUCTION_APPLIED,
+            [row["id"] for row in reduced],
+            [
+                {"before": before[row["id"]], "after": row["seats_total"], "releasedUserIds": []}
+                for row in reduced
+            ],
+        )
     charged = await connection.execute_query_dict(
         "INSERT INTO charges (account_id, kind, quantity, unit_amount_cents, amount_cents, "
         "currency, period_start, period_end, created_at) "
@@ -196,54 +246,60 @@ async def _renew_rows(
             [row["seat_price_cents"] for row in rolled],
             [row["seats_total"] * row["seat_price_cents"] for row in rolled],
             [row["currency"] for row in rolled],
-            [period[row["id"]][2] for row in rolled],
-            [period[row["id"]][3] for row in rolled],
+            [period[row["id"]].start for row in rolled],
+            [period[row["id"]].end for row in rolled],
         ],
     )
     charge_of = {row["account_id"]: row["id"] for row in charged}
     for row in rolled:
         if row["id"] not in charge_of:
-            log.warning(
-                "renewal of account %s from %s already charged", row["id"], period[row["id"]][2]
-            )
+            start = period[row["id"]].start
+            log.warning("renewal of account %s from %s already charged", row["id"], start)
             existing = (
                 await Charge.filter(
-                    account_id=row["id"],
-                    kind=ChargeKind.RENEWAL,
-                    period_start=period[row["id"]][2],
+                    account_id=row["id"], kind=ChargeKind.RENEWAL, period_start=start
                 )
                 .using_db(connection)
                 .first()
             )
             charge_of[row["id"]] = existing.id if existing else None
-    data = [
-        json.dumps(
+    await _insert_audits(
+        work,
+        AuditAction.PERIOD_RENEWED,
+        [row["id"] for row in rolled],
+        [
             {
-                "periodIndex": period[row["id"]][1] + 1,
-                "periodStart": period[row["id"]][2].isoformat(),
-                "periodEnd": period[row["id"]][3].isoformat(),
+                "periodIndex": period[row["id"]].index + 1,
+                "periodStart": period[row["id"]].start.isoformat(),
+                "periodEnd": period[row["id"]].end.isoformat(),
                 "quantity": row["seats_total"],
                 "amountCents": row["seats_total"] * row["seat_price_cents"],
                 "currency": row["currency"],
                 "chargeId": charge_of[row["id"]],
-            },
-            separators=(",", ":"),
-        )
-        for row in rolled
-    ]
-    await connection.execute_query(
-        "INSERT INTO audit_events (account_id, action, actor_kind, data, created_at) "
-        "SELECT v.account_id, $1, $2, v.data::jsonb, $3 "
-        "FROM unnest($4::int[], $5::text[]) AS v(account_id, data)",
-        [
-            AuditAction.PERIOD_RENEWED.value,
-            ActorKind.SYSTEM.value,
-            work.now,
-            [row["id"] for row in rolled],
-            data,
+            }
+            for row in rolled
         ],
     )
     return {row["id"] for row in rolled}
+
+
+async def _insert_audits(
+    work: UnitOfWork, action: AuditAction, account_ids: list[int], data: list[dict[str, Any]]
+) -> None:
+    """One SYSTEM audit event per account, in the order given (one statement)."""
+    await work.connection.execute_query(
+        "INSERT INTO audit_events (account_id, action, actor_kind, data, created_at) "
+        "SELECT v.account_id, $1, $2, v.data::jsonb, $3 "
+        "FROM unnest($4::int[], $5::text[]) WITH ORDINALITY AS v(account_id, data, n) "
+        "ORDER BY v.n",
+        [
+            action.value,
+            ActorKind.SYSTEM.value,
+            work.now,
+            account_ids,
+            [json.dumps(item, separators=(",", ":")) for item in data],
+        ],
+    )
 
 
 async def _catch_up(account_id: int, now: datetime) -> list[_ClosedPeriod]:

@@ -41,9 +41,6 @@ class Options:
     concurrency: int
     keep: bool = False
 
-    def wants(self, benchmark: str) -> bool:
-        return benchmark in self.only
-
     @property
     def rounds(self) -> int:
         return 1 if self.quick else 3

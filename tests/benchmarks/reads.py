@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -220,8 +221,6 @@ async def _p50s(
     requests = {a.users: graphql_request(server, a.api_token, query) for a in accounts}
     latencies: dict[int, list[float]] = {a.users: [] for a in accounts}
     connection = HttpConnection(server.host, server.port)
-    import time  # noqa: PLC0415
-
     try:
         for raw in requests.values():  # warm-up
             for _ in range(5):
