@@ -262,6 +262,19 @@ def _principal_of(user: UserModel) -> Principal:
 UserIdArgument = Annotated[strawberry.ID, strawberry.argument(description="The user's id.")]
 
 
+def _invitation_payload(actor: Principal) -> Callable[[users.InvitationOutcome], InvitationPayload]:
+    """The payload of resend and revoke: the user, its invitation, fresh licences."""
+
+    def wrap(outcome: users.InvitationOutcome) -> InvitationPayload:
+        return InvitationPayload(
+            user=User.from_model(outcome.user, actor),
+            invitation=Invitation.from_model(outcome.invitation),
+            _licenses_of=actor,
+        )
+
+    return wrap
+
+
 @strawberry.type(description="Every change to the account.")
 class Mutation:
     @mutation(description="Creates a user, assigns a licence and emails an invitation.")
@@ -293,11 +306,7 @@ class Mutation:
             info,
             InvitationPayload,
             users.resend_invitation(actor=actor, user_id=user_id, clock=info.context.clock),
-            lambda outcome: InvitationPayload(
-                user=User.from_model(outcome.user, actor),
-                invitation=Invitation.from_model(outcome.invitation),
-                _licenses_of=actor,
-            ),
+            _invitation_payload(actor),
         )
 
     @mutation(description="Revokes a pending invitation and releases its licence.")
@@ -307,11 +316,7 @@ class Mutation:
             info,
             InvitationPayload,
             users.revoke_invitation(actor=actor, user_id=user_id, clock=info.context.clock),
-            lambda outcome: InvitationPayload(
-                user=User.from_model(outcome.user, actor),
-                invitation=Invitation.from_model(outcome.invitation),
-                _licenses_of=actor,
-            ),
+            _invitation_payload(actor),
         )
 
     @mutation(description="Public. Activates an invited user and starts a session.")
