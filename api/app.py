@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import re
-import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,94 +12,21 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tortoise import connections
 from tortoise.contrib.starlette import RegisterTortoise
 
 from api import metrics
 from api.demo import ensure_demo_account
 from api.graphql_http import GraphQLEndpoint, GraphQLView
-from api.logs import request_id_var
+from api.graphql_over_http import WebGraphQL
+from api.http_headers import add_web_client_middleware
+from api.middleware import RequestBoundaryMiddleware
+from api.persisted_queries import PersistedQueries
 from domain.clock import SYSTEM_CLOCK, Clock
 from domain.db import migrate, tortoise_config
 from domain.settings import Settings, configure_domain
 
 log = logging.getLogger(__name__)
-
-MAX_BODY_BYTES = 1024 * 1024
-_INCOMING_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
-
-
-class BodyTooLarge(Exception):
-    pass
-
-
-class RequestBoundaryMiddleware:
-    """Request id on every log line and response; bodies over 1 MiB refused with 413."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope["headers"])
-        incoming = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _INCOMING_REQUEST_ID.match(incoming) else secrets.token_hex(8)
-        token = request_id_var.set(request_id)
-        route = scope["path"] if scope["path"] in _ROUTES else "other"
-        started = False
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"x-request-id", request_id.encode()),
-                ]
-                metrics.HTTP_RESPONSES.labels(route=route, status=str(message["status"])).inc()
-            await send(message)
-
-        received = 0
-
-        async def bounded_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > MAX_BODY_BYTES:
-                    raise BodyTooLarge
-            return message
-
-        try:
-            declared = int(headers.get(b"content-length", b"0") or b"0")
-        except ValueError:
-            declared = 0
-        try:
-            if declared > MAX_BODY_BYTES:
-                raise BodyTooLarge
-            await self.app(scope, bounded_receive, send_with_id)
-        except BodyTooLarge:
-            if not started:
-                response = JSONResponse(
-                    {
-                        "errors": [
-                            {
-                                "message": "Request body larger than 1 MiB.",
-                                "extensions": {"code": "INVALID_INPUT"},
-                            }
-                        ]
-                    },
-                    status_code=413,
-                )
-                await response(scope, receive, send_with_id)
-        finally:
-            request_id_var.reset(token)
-
-
-_ROUTES = frozenset({"/graphql", "/healthz", "/readyz", "/metrics"})
 
 
 async def healthz(_: Request) -> Response:
@@ -111,7 +37,8 @@ def readiness(settings: Settings) -> Callable[[Request], Awaitable[Response]]:
     async def readyz(_: Request) -> Response:
         checks: dict[str, str] = {}
         try:
-            await connections.get("default").execute_query("SELECT 1")
+            # Bounded: a database that hangs must not hang the probe too.
+            await asyncio.wait_for(connections.get("default").execute_query("SELECT 1"), 5)
             checks["database"] = "ok"
         except Exception as exc:  # any failure means not ready; the reason is logged
             log.warning("readiness: database unreachable: %s", exc)
@@ -140,6 +67,9 @@ async def _redis_answers(url: str) -> bool:
 
 
 async def metrics_endpoint(_: Request) -> Response:
+    # The email backlog comes from the outbox table at each scrape; when the
+    # database does not answer, the gauges keep their last values.
+    await metrics.refresh_outbox_backlog(clock=SYSTEM_CLOCK)
     return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
 
 
@@ -149,7 +79,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK)
     view = GraphQLView(
         clock=clock, introspection=settings.introspection, graphiql=settings.graphiql
     )
-    endpoint = GraphQLEndpoint(view, clock=clock)
+    persisted = PersistedQueries.from_settings(settings)
+    endpoint = WebGraphQL(GraphQLEndpoint(view, clock=clock), persisted=persisted)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -165,6 +96,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK)
                 yield
             finally:
                 await runner.stop()
+                await persisted.aclose()
 
     routes: list[Any] = [
         Route("/graphql", endpoint, methods=["GET", "POST"]),
@@ -174,6 +106,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK)
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.add_middleware(RequestBoundaryMiddleware)
+    add_web_client_middleware(app, settings)
     return app
 
 

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
@@ -44,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "scheduler", help="Enqueue the periodic jobs every minute (needs REDIS_URL)."
     )
-    commands.add_parser("migrate", help="Apply pending database migrations.")
+    commands.add_parser("migrate", help="Apply pending database migrations and list those applied.")
 
     account = commands.add_parser("account", help="Manage accounts.")
     account_commands = account.add_subparsers(dest="account_command", required=True)
@@ -111,10 +112,24 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
+    settings = settings.listening_on(args.host or settings.host, args.port or settings.port)
+    if args.workers > 1:
+        # Each worker process builds its app from the environment (api.asgi).
+        os.environ["PUBLIC_URL"] = settings.public_url
+    try:
+        # A broken persisted-query manifest stops start-up with one line too.
+        app = "api.asgi:app" if args.workers > 1 else _app(settings)
+        if args.workers > 1:
+            from api.persisted_queries import load_manifests  # noqa: PLC0415
+
+            load_manifests(settings)
+    except SettingsError as error:
+        print(f"licenses: configuration error: {error}", file=sys.stderr)
+        return 2
     uvicorn.run(
-        "api.asgi:app" if args.workers > 1 else _app(settings),
-        host=args.host or settings.host,
-        port=args.port or settings.port,
+        app,
+        host=settings.host,
+        port=settings.port,
         workers=args.workers,
         log_config=None,
         proxy_headers=True,
@@ -156,8 +171,14 @@ def _scheduler(_: argparse.Namespace, settings: Settings) -> int:
 
 
 def _migrate(_: argparse.Namespace, settings: Settings) -> int:
-    asyncio.run(migrate(settings.database_url))
-    log.info("migrations applied")
+    def report(name: str) -> None:
+        print(f"Applied {name}", flush=True)
+
+    applied = asyncio.run(migrate(settings.database_url, on_applied=report))
+    if applied:
+        print(f"{len(applied)} migration(s) applied.")
+    else:
+        print("No migrations pending: the database is up to date.")
     return 0
 
 

@@ -43,8 +43,11 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
 from api import metrics
+from api.failures import INTERNAL_ERROR_CODE, unavailable_dependency, unavailable_response
 from api.graphql_cache import DocumentCache
+from api.graphql_over_http import HideSuggestions
 from api.logs import request_id_var
+from api.middleware import OPERATION_KEY, PRINCIPAL_KEY
 from domain.clock import Clock
 from domain.errors import DomainError, ErrorCode
 from domain.principal import Principal
@@ -66,7 +69,9 @@ _MAX_METRIC_OPERATIONS = 200
 _seen_operations: set[str] = set()
 # An API token's secret: the prefix and 32 random bytes, URL-safe base64.
 _API_TOKEN_SECRET = re.compile(rf"^{re.escape(API_TOKEN_PREFIX)}[A-Za-z0-9_-]{{43}}$")
-INTERNAL_ERROR_CODE = "INTERNAL_SERVER_ERROR"
+# Set in the scope when a resolver met a dependency that is down: the whole
+# response becomes SPEC section 6's 503 (a partial answer would hide it).
+UNAVAILABLE_KEY = "licenses.unavailable"
 
 
 def top_level_error(code: ErrorCode, message: str, *, status: int = 200) -> JSONResponse:
@@ -106,7 +111,13 @@ class PublicMaskErrors(MaskErrors):
         return original is not None and not isinstance(original, GraphQLError | DomainError)
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        request_id = request_id_var.get()
+        request_id = request_id_var.get() or "-"
+        if error.original_error is not None and unavailable_dependency(error.original_error):
+            return GraphQLError(
+                message="Service temporarily unavailable",
+                path=error.path,
+                extensions={"code": ErrorCode.SERVICE_UNAVAILABLE.value, "requestId": request_id},
+            )
         return GraphQLError(
             message=f"Internal server error (request id {request_id})",
             nodes=error.nodes,
@@ -156,7 +167,7 @@ def schema_extensions(*, introspection: bool) -> list[Any]:
         DocumentCache,
     ]
     if not introspection:
-        extensions.append(DisableIntrospection)
+        extensions.extend([DisableIntrospection, HideSuggestions])
     return extensions
 
 
@@ -317,7 +328,7 @@ class GraphQLView(GraphQL[RequestContext, None]):
         return RequestContext(
             request=request,
             response=response,
-            principal=request.scope.get("licenses.principal"),
+            principal=request.scope.get(PRINCIPAL_KEY),
             clock=self.clock,
             request_id=request_id_var.get() or "",
             client_address=request.client.host if request.client else None,
@@ -326,6 +337,8 @@ class GraphQLView(GraphQL[RequestContext, None]):
     async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
         for error in result.errors or ():
             code = (error.extensions or {}).get("code", "GRAPHQL_VALIDATION")
+            if code == ErrorCode.SERVICE_UNAVAILABLE.value:
+                request.scope[UNAVAILABLE_KEY] = True
             metrics.GRAPHQL_ERRORS.labels(code=str(code), kind="top_level").inc()
         for code in _payload_error_codes(result.data):
             metrics.GRAPHQL_ERRORS.labels(code=code, kind="payload").inc()
@@ -362,7 +375,7 @@ class GraphQLEndpoint:
         else:
             payload = _query_string_payload(request)
         principal = await self._authenticate(request)
-        scope["licenses.principal"] = principal
+        scope[PRINCIPAL_KEY] = principal
         # An operationName that is not a string (a list, an object) names no
         # operation, and could not be a key of _operation_of's cache (a 500).
         operation_name = payload.get("operationName") if payload else None
@@ -373,11 +386,12 @@ class GraphQLEndpoint:
         )
         operation_type = operation.type if operation else "unknown"
         if payload is not None:
+            metric_name = _metric_operation_name(
+                payload.get("operationName") or (operation.name if operation else None)
+            )
+            scope[OPERATION_KEY] = metric_name
             metrics.GRAPHQL_REQUESTS.labels(
-                operation=_metric_operation_name(
-                    payload.get("operationName") or (operation.name if operation else None)
-                ),
-                operation_type=operation_type,
+                operation=metric_name, operation_type=operation_type
             ).inc()
 
         key = request.headers.get("idempotency-key")
@@ -425,11 +439,14 @@ class GraphQLEndpoint:
             return {"type": "http.request", "body": body, "more_body": False}
 
         try:
-            return await self.view.run(Request(scope, replay_body))
+            response = await self.view.run(Request(scope, replay_body))
         except HTTPException as refusal:
             # Strawberry's own ASGI entry point turns these into responses; we
             # call its `run` directly, so we must too (else: a 500).
             return http_refusal(refusal.status_code, refusal.reason)
+        if scope.get(UNAVAILABLE_KEY):
+            return unavailable_response(request_id_var.get() or "-")
+        return response
 
     async def _run_idempotently(
         self,

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+import asyncio
+import logging
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from domain.clock import Clock
+from workers.backlog import read_outbox_backlog
+
+log = logging.getLogger(__name__)
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+
+# A scrape must answer even when the database hangs: the backlog read is
+# given this long, and on failure the backlog gauges keep their last values.
+BACKLOG_READ_TIMEOUT_SECONDS = 3.0
 
 GRAPHQL_REQUESTS = Counter(
     "licenses_graphql_requests",
@@ -36,6 +49,44 @@ IDEMPOTENT_REPLAYS = Counter(
     "Mutation responses replayed for a repeated Idempotency-Key.",
     registry=REGISTRY,
 )
+
+# The email backlog, read from the outbox table at each scrape: the same
+# values on every API process (aggregate with max, not sum).
+OUTBOX_PENDING = Gauge(
+    "licenses_outbox_pending",
+    "Outbox emails neither sent nor failed: queued, being sent or waiting for a retry.",
+    registry=REGISTRY,
+)
+OUTBOX_OLDEST_PENDING_AGE = Gauge(
+    "licenses_outbox_oldest_pending_age_seconds",
+    "Seconds since the oldest pending outbox email was committed; 0 when none is pending.",
+    registry=REGISTRY,
+)
+OUTBOX_FAILED = Gauge(
+    "licenses_outbox_failed",
+    "Outbox emails given up on (refused for good or out of attempts).",
+    registry=REGISTRY,
+)
+OUTBOX_BACKLOG_READ_AT = Gauge(
+    "licenses_outbox_backlog_read_timestamp_seconds",
+    "Unix time of the last successful read of the outbox backlog gauges; 0 before the first.",
+    registry=REGISTRY,
+)
+
+
+async def refresh_outbox_backlog(*, clock: Clock) -> None:
+    """Set the backlog gauges from the database; on any failure keep the last values."""
+    try:
+        backlog = await asyncio.wait_for(
+            read_outbox_backlog(clock=clock), BACKLOG_READ_TIMEOUT_SECONDS
+        )
+    except Exception as exc:  # the database down, slow or failing: /metrics still answers
+        log.warning("metrics: outbox backlog not read, keeping the last values: %r", exc)
+        return
+    OUTBOX_PENDING.set(backlog.pending)
+    OUTBOX_OLDEST_PENDING_AGE.set(backlog.oldest_pending_age.total_seconds())
+    OUTBOX_FAILED.set(backlog.failed)
+    OUTBOX_BACKLOG_READ_AT.set(time.time())
 
 
 def render() -> bytes:

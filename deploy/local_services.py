@@ -300,6 +300,13 @@ class _Server:
                 self._directory = None
             _RUNNING.discard(self)
 
+    def stop_process(self) -> None:
+        """Stop the process only (an outage): the directory and port stay, ``start()``
+        brings the same server back."""
+        if self._directory is None:
+            raise ServiceError(f"{self.kind} was never started")
+        self._terminate()
+
     def restart(self) -> None:
         """Stop the process and start it again on the same port, keeping the directory."""
         if self._directory is None:

@@ -1,8 +1,14 @@
-"""The few settings the rules depend on, configured once per process."""
+"""The few settings the rules depend on, configured once per process.
+
+There is no default configuration: a process that never called `configure`
+fails on first use instead of deriving invitation tokens from a key of its
+own that no other process shares. The process's Settings (environment) are
+the one source of these values; `domain.settings.configure_domain` hands
+them over.
+"""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -18,14 +24,21 @@ AGREEMENT_TEXT = (
 )
 
 
+DEFAULT_INVITATION_TTL = timedelta(days=7)
+DEFAULT_SESSION_TTL = timedelta(days=14)
+
+
+class NotConfigured(RuntimeError):
+    pass
+
+
 @dataclass(frozen=True)
 class DomainConfig:
     # Invitation tokens are derived from this key (HMAC), so it must be the
     # same on every process and must not change while invitations are pending.
     secret_key: bytes
-    public_url: str = "http://127.0.0.1:8000"
-    invitation_ttl: timedelta = timedelta(days=7)
-    session_ttl: timedelta = timedelta(days=14)
+    invitation_ttl: timedelta = DEFAULT_INVITATION_TTL
+    session_ttl: timedelta = DEFAULT_SESSION_TTL
     proration_max_age: timedelta = timedelta(minutes=10)
     lookback_rate_limit: timedelta = timedelta(minutes=15)
     failed_logins_allowed: int = 10
@@ -33,18 +46,28 @@ class DomainConfig:
     idempotency_ttl: timedelta = timedelta(hours=24)
 
 
-_config = DomainConfig(secret_key=os.urandom(32))
+_config: DomainConfig | None = None
 
 
-def configure(config: DomainConfig) -> None:
+def configure(config: DomainConfig | None) -> None:
+    """Set at process start (None: back to unconfigured, for tests)."""
     global _config  # noqa: PLW0603 - set once at process start
     _config = config
 
 
 def configure_with(**changes: object) -> DomainConfig:
-    configure(replace(_config, **changes))  # type: ignore[arg-type]
+    configure(replace(current(), **changes))  # type: ignore[arg-type]
+    return current()
+
+
+def configured() -> DomainConfig | None:
     return _config
 
 
 def current() -> DomainConfig:
+    if _config is None:
+        raise NotConfigured(
+            "the domain is not configured: the process must call "
+            "domain.settings.configure_domain(settings) at start"
+        )
     return _config

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +33,30 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
     }
 
 
-async def migrate(database_url: str) -> None:
-    """Apply every pending migration (idempotent: applied ones are recorded)."""
+async def migrate(
+    database_url: str, *, on_applied: Callable[[str], object] | None = None
+) -> list[str]:
+    """Apply every pending migration (idempotent: applied ones are recorded).
+
+    Returns the migrations applied, as "app.name" in the order they ran (an
+    empty list: none was pending). `on_applied` is called as each one
+    finishes, so a run that fails part-way still tells what it did.
+    """
+    applied: list[str] = []
+
+    def progress(event: str, app_label: str, name: str) -> None:
+        # Tortoise's executor reports "apply_start"/"apply_done" (and the
+        # rollback pair) per migration; only finished ones count.
+        if event == "apply_done":
+            applied.append(f"{app_label}.{name}")
+            if on_applied is not None:
+                on_applied(applied[-1])
+
     try:
-        await run_migrations(config=tortoise_config(database_url))
+        await run_migrations(config=tortoise_config(database_url), progress=progress)
     finally:
         await Tortoise.close_connections()
+    return applied
 
 
 async def init_database(database_url: str) -> None:

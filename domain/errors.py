@@ -28,6 +28,9 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "RATE_LIMITED"
     IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
     IDEMPOTENCY_KEY_IN_USE = "IDEMPOTENCY_KEY_IN_USE"
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+    PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
+    PERSISTED_QUERY_REQUIRED = "PERSISTED_QUERY_REQUIRED"
     # Not in ErrorCode of the contract: authentication is refused before any
     # payload exists, so it only ever appears as a top-level extensions.code.
     UNAUTHENTICATED = "UNAUTHENTICATED"
@@ -44,3 +47,16 @@ class DomainError(Exception):
 
     def __repr__(self) -> str:
         return f"DomainError({self.code.value}, {self.message!r}, field={self.field!r})"
+
+
+class DependencyUnavailable(Exception):
+    """A dependency is down or busy (the database unreachable, SQLite's write lock
+    not obtained in time). Not a DomainError: nothing was refused, the request
+    could not be served now and may be retried as it is."""
+
+    code = ErrorCode.SERVICE_UNAVAILABLE
+
+    def __init__(self, dependency: str, detail: str) -> None:
+        super().__init__(f"{dependency} unavailable: {detail}")
+        self.dependency = dependency
+        self.detail = detail

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -32,6 +32,10 @@ class Setting:
     name: str
     default: str | None
     meaning: str
+
+
+def _hours(ttl: timedelta) -> str:
+    return str(int(ttl.total_seconds()) // 3600)
 
 
 # The README's configuration table is generated from this list and a test
@@ -81,8 +85,16 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "Allow schema introspection. Default: on in development, off in production.",
     ),
-    Setting("INVITATION_TTL_HOURS", "168", "Lifetime of an invitation link (default 7 days)."),
-    Setting("SESSION_TTL_HOURS", "336", "Lifetime of a session token (default 14 days)."),
+    Setting(
+        "INVITATION_TTL_HOURS",
+        _hours(config.DEFAULT_INVITATION_TTL),
+        "Lifetime of an invitation link (default 7 days).",
+    ),
+    Setting(
+        "SESSION_TTL_HOURS",
+        _hours(config.DEFAULT_SESSION_TTL),
+        "Lifetime of a session token (default 14 days).",
+    ),
     Setting("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR."),
     Setting(
         "LOG_FORMAT",
@@ -120,6 +132,24 @@ SETTINGS: tuple[Setting, ...] = (
         "DEMO_ACCOUNT",
         None,
         "Create a demo account on first start. Default: on in embedded development mode.",
+    ),
+    Setting(
+        "CORS_ALLOWED_ORIGINS",
+        None,
+        "Comma-separated exact origins (`https://console.example.com`) whose pages may call "
+        "/graphql. Unset: same origin only. `*` (any origin) is refused in production.",
+    ),
+    Setting(
+        "PERSISTED_QUERIES",
+        "apq",
+        "`apq` (Apollo's automatic persisted queries; any valid document) or `allowlist` "
+        "(only the documents of the manifests). See `docs/web-clients.md`.",
+    ),
+    Setting(
+        "PERSISTED_QUERIES_MANIFEST",
+        None,
+        "An operator's manifest of extra allowed operations, read beside the shipped "
+        "`api/persisted_operations.json` (same format).",
     ),
 )
 
@@ -192,6 +222,35 @@ def _check_redis_url(raw: str) -> str:
     return raw
 
 
+def _parse_origins(raw: str | None, *, production: bool) -> tuple[str, ...]:
+    """CORS_ALLOWED_ORIGINS: exact origins (scheme://host[:port]), or `*` outside production."""
+    name = "CORS_ALLOWED_ORIGINS"
+    origins = tuple(item.strip() for item in (raw or "").split(",") if item.strip())
+    if "*" in origins:
+        if production:
+            raise SettingsError(name, "a wildcard (*) is not allowed in production")
+        if len(origins) > 1:
+            raise SettingsError(name, "* stands alone: any origin")
+        return origins
+    for origin in origins:
+        parts = urlsplit(origin)
+        try:
+            _ = parts.port
+        except ValueError:
+            raise SettingsError(name, f"bad port in {origin!r}") from None
+        exact = f"{parts.scheme}://{parts.netloc}"
+        if parts.scheme not in ("http", "https") or not parts.hostname or origin != exact:
+            raise SettingsError(
+                name, f"expected origins such as https://console.example.com, got {origin!r}"
+            )
+        if "*" in origin or origin != origin.lower():
+            raise SettingsError(name, f"origins are exact and lower case, got {origin!r}")
+    return origins
+
+
+PERSISTED_QUERY_MODES = ("apq", "allowlist")
+
+
 def _check_public_url(raw: str) -> str:
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -207,12 +266,15 @@ class Settings:
     mail_url: str = "maildir://var/mail"
     mail_from: str = "Licenses & Users <no-reply@localhost>"
     public_url: str = "http://127.0.0.1:8000"
+    # False when PUBLIC_URL was not given: `licenses serve` then derives it from
+    # the address it listens on, so links and the start banner name that port.
+    public_url_configured: bool = False
     host: str = "127.0.0.1"
     port: int = 8000
     graphiql: bool = True
     introspection: bool = True
-    invitation_ttl: timedelta = timedelta(days=7)
-    session_ttl: timedelta = timedelta(days=14)
+    invitation_ttl: timedelta = config.DEFAULT_INVITATION_TTL
+    session_ttl: timedelta = config.DEFAULT_SESSION_TTL
     log_level: str = "INFO"
     log_format: str = "text"
     scheduler_interval_seconds: int = 60
@@ -223,6 +285,9 @@ class Settings:
     outbox_retry_base_seconds: int = 15
     outbox_retry_max_seconds: int = 3600
     outbox_max_attempts: int = 20
+    cors_allowed_origins: tuple[str, ...] = ()
+    persisted_queries: str = "apq"
+    persisted_queries_manifest: Path | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -272,6 +337,12 @@ class Settings:
             raise SettingsError("SECRET_KEY", "must be at least 32 characters")
         if secret_key is None and production:
             raise SettingsError("SECRET_KEY", "is required in production")
+        persisted_queries = (get("PERSISTED_QUERIES") or "apq").lower()
+        if persisted_queries not in PERSISTED_QUERY_MODES:
+            raise SettingsError("PERSISTED_QUERIES", "expected apq or allowlist")
+        manifest_raw = get("PERSISTED_QUERIES_MANIFEST")
+        if manifest_raw is not None and not Path(manifest_raw).is_file():
+            raise SettingsError("PERSISTED_QUERIES_MANIFEST", f"no such file: {manifest_raw!r}")
         return cls(
             environment=environment,
             database_url=_check_database_url(get("DATABASE_URL") or "sqlite://var/licenses.db"),
@@ -279,6 +350,7 @@ class Settings:
             mail_url=_check_mail_url(get("MAIL_URL") or "maildir://var/mail"),
             mail_from=get("MAIL_FROM") or "Licenses & Users <no-reply@localhost>",
             public_url=_check_public_url(get("PUBLIC_URL") or "http://127.0.0.1:8000"),
+            public_url_configured=get("PUBLIC_URL") is not None,
             host=get("HOST") or "127.0.0.1",
             port=port,
             graphiql=_parse_bool("GRAPHIQL", graphiql_raw) if graphiql_raw else not production,
@@ -289,12 +361,16 @@ class Settings:
             ),
             invitation_ttl=timedelta(
                 hours=_parse_positive_int(
-                    "INVITATION_TTL_HOURS", get("INVITATION_TTL_HOURS") or "168", maximum=24 * 365
+                    "INVITATION_TTL_HOURS",
+                    get("INVITATION_TTL_HOURS") or _hours(config.DEFAULT_INVITATION_TTL),
+                    maximum=24 * 365,
                 )
             ),
             session_ttl=timedelta(
                 hours=_parse_positive_int(
-                    "SESSION_TTL_HOURS", get("SESSION_TTL_HOURS") or "336", maximum=24 * 365
+                    "SESSION_TTL_HOURS",
+                    get("SESSION_TTL_HOURS") or _hours(config.DEFAULT_SESSION_TTL),
+                    maximum=24 * 365,
                 )
             ),
             log_level=log_level,
@@ -327,7 +403,20 @@ class Settings:
             outbox_max_attempts=_parse_positive_int(
                 "OUTBOX_MAX_ATTEMPTS", get("OUTBOX_MAX_ATTEMPTS") or "20", maximum=1000
             ),
+            cors_allowed_origins=_parse_origins(get("CORS_ALLOWED_ORIGINS"), production=production),
+            persisted_queries=persisted_queries,
+            persisted_queries_manifest=Path(manifest_raw) if manifest_raw else None,
         )
+
+    def listening_on(self, host: str, port: int) -> Settings:
+        """These settings for a server on host:port (the public URL follows it
+        unless PUBLIC_URL was given)."""
+        if self.public_url_configured:
+            return replace(self, host=host, port=port)
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - a name, no bind
+        if ":" in shown:
+            shown = f"[{shown}]"
+        return replace(self, host=host, port=port, public_url=f"http://{shown}:{port}")
 
     def resolved_secret_key(self) -> bytes:
         """The configured key, or (development only) one kept under var/."""
@@ -351,7 +440,6 @@ def configure_domain(settings: Settings) -> None:
     config.configure(
         config.DomainConfig(
             secret_key=settings.resolved_secret_key(),
-            public_url=settings.public_url,
             invitation_ttl=settings.invitation_ttl,
             session_ttl=settings.session_ttl,
         )

@@ -11,6 +11,12 @@ which made reading a page of users and their invitations cost milliseconds.
 This client asks sqlite3 to convert TIMESTAMP columns itself with
 `datetime.fromisoformat` (a C function, well under a microsecond); a value
 it cannot parse is handed over as text, as before.
+
+Lock release: Tortoise's SqliteTransactionContext takes the connection's
+lock, then begins; when BEGIN IMMEDIATE fails (another process kept the write
+lock past busy_timeout) its __aexit__ never runs and the lock is never
+released, so every later query of the process waits forever. The context
+here releases it and reports the busy file as DependencyUnavailable.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from datetime import datetime
 from typing import Any
 
 import aiosqlite
+from tortoise.backends.base.client import TransactionalDBClient
 from tortoise.backends.sqlite.client import (
     SqliteClient,
     SqliteTransactionContext,
@@ -27,7 +34,10 @@ from tortoise.backends.sqlite.client import (
 )
 from tortoise.backends.sqlite.executor import SqliteExecutor
 from tortoise.backends.sqlite.schema_generator import SqliteSchemaGenerator
+from tortoise.connection import get_connections
 from tortoise.exceptions import TransactionManagementError
+
+from domain.errors import DependencyUnavailable
 
 
 def _timestamp(raw: bytes) -> datetime | str:
@@ -50,7 +60,26 @@ class ImmediateTransactionWrapper(SqliteTransactionWrapper):
             await self._connection.commit()
             await self._connection.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise DependencyUnavailable("database", str(exc)) from exc
             raise TransactionManagementError(exc) from exc
+
+
+class ReleasingTransactionContext(SqliteTransactionContext):
+    async def __aenter__(self) -> TransactionalDBClient:
+        await self._trxlock.acquire()
+        try:
+            await self.ensure_connection()
+            self.token = get_connections().set(self.connection_name, self.connection)
+            try:
+                await self.connection.begin()
+            except BaseException:
+                get_connections().reset(self.token)
+                raise
+        except BaseException:
+            self._trxlock.release()
+            raise
+        return self.connection  # type: ignore[no-any-return]
 
 
 class ImmediateSqliteClient(SqliteClient):
@@ -75,7 +104,7 @@ class ImmediateSqliteClient(SqliteClient):
             await self._post_connect()
 
     def _in_transaction(self) -> SqliteTransactionContext:
-        return SqliteTransactionContext(ImmediateTransactionWrapper(self), self._lock)
+        return ReleasingTransactionContext(ImmediateTransactionWrapper(self), self._lock)
 
 
 client_class = ImmediateSqliteClient

@@ -145,6 +145,11 @@ _register(
         "IDEMPOTENCY_KEY_IN_USE": "A request with this Idempotency-Key is still running; "
         "retry later.",
         "UNAUTHENTICATED": "No valid bearer token (top-level errors only).",
+        "SERVICE_UNAVAILABLE": "A dependency (the database) is down or busy: HTTP 503 with "
+        "Retry-After. Retry with the same Idempotency-Key.",
+        "PERSISTED_QUERY_NOT_FOUND": "Apollo automatic persisted queries: the hash is unknown; "
+        "send the document with it.",
+        "PERSISTED_QUERY_REQUIRED": "Only documents of the persisted-query manifest are accepted.",
     },
 )
 

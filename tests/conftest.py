@@ -76,8 +76,8 @@ def database_url(migrated_template: str, tmp_path: Path) -> str:
 
 @pytest.fixture(autouse=True)
 def domain_config() -> Iterator[config.DomainConfig]:
-    previous = config.current()
-    configured = config.DomainConfig(secret_key=TEST_SECRET_KEY, public_url="http://licenses.test")
+    previous = config.configured()
+    configured = config.DomainConfig(secret_key=TEST_SECRET_KEY)
     config.configure(configured)
     yield configured
     config.configure(previous)

@@ -47,8 +47,9 @@ MINUTE_MS = 60 * SECOND_MS
     max_retries=20,
     min_backoff=15 * SECOND_MS,
     max_backoff=60 * MINUTE_MS,
-    # Below the claim's lease (2 min): a hung send is cut before another
-    # worker may claim the row again.
+    # Cuts whatever hangs (the database too). The send itself is also cut at
+    # the policy's send budget, inside the claim's lease, whatever
+    # OUTBOX_LEASE_SECONDS is.
     time_limit=90 * SECOND_MS,
 )
 async def deliver_email(message_id: int) -> None:

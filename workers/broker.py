@@ -115,7 +115,7 @@ async def enqueue_outbox(ids: Sequence[int]) -> None:
 
     Raises when Redis is unreachable: domain.uow logs it and the relay sends
     the rows later. On success the rows are marked enqueued, so the relay
-    leaves them alone for one lease.
+    leaves them alone for `DeliveryPolicy.redeliver_after`.
     """
     await enqueue_delivery(ids)
     await mark_enqueued(ids, at=SYSTEM_CLOCK.now())
@@ -130,7 +130,7 @@ async def schedule_retry(message_id: int, retry_at: datetime, *, clock: Clock) -
     relay is the safety net when Redis loses it."""
     delay = max(retry_at - clock.now(), timedelta(0))
     await asyncio.to_thread(send_delivery_messages, [message_id], delay=delay)
-    # The relay waits one lease after the retry's due time before sending it again.
+    # The relay leaves it alone until redeliver_after past the retry's due time.
     await mark_enqueued([message_id], at=retry_at)
 
 

@@ -3,10 +3,13 @@
 Every function here is a plain coroutine taking ids, safe to run any number of
 times and from any number of processes at once:
 
-- A row is CLAIMED before it is sent, by a conditional UPDATE (not sent, not
+- A row is CLAIMED when its delivery begins (never at enqueue or when a
+  worker fetches the message), by a conditional UPDATE (not sent, not
   failed, due) that pushes `available_at` one lease into the future and
   counts the attempt. A duplicate Dramatiq delivery, a second relay or the
-  embedded loop finds the row not due and sends nothing.
+  embedded loop finds the row not due and sends nothing. A one-message
+  delivery is cut before its lease ends (`DeliveryPolicy.send_budget`), so a
+  second claim never overlaps that send, whatever the lease is set to.
 - The email is built from the state at send time (the payload holds ids):
   a revoked or superseded invitation is not sent, and the invitation token is
   derived then (`invitation_token(id, token_version)`), never stored.
@@ -16,15 +19,19 @@ times and from any number of processes at once:
 
 Duplicate window: a message can be sent twice only when a process stops
 (killed, crashed, database unreachable) after the SMTP server accepted the
-message and before `sent_at` was committed; the row is claimed again once its
-lease has passed. For a batch (`deliver_due_messages`) the window spans the
-batch: results are recorded when the connection is closed. Every copy carries
-the same Message-ID (`<outbox-{id}@{host of PUBLIC_URL}>`), so mail clients
-and most servers collapse such a duplicate.
+message and before `sent_at` was committed, or when a send is cut at the end
+of its budget just after the server took the message; the row is claimed
+again once its lease has passed (or at its retry time). For a batch
+(`deliver_due_messages`, embedded mode) the window spans the batch: results
+are recorded when the connection is closed, and the batch is not cut at the
+lease. Every copy carries the same Message-ID
+(`<outbox-{id}@{host of PUBLIC_URL}>`), so mail clients and most servers
+collapse such a duplicate.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -65,6 +72,7 @@ Enqueue = Callable[[Sequence[int]], Awaitable[None]]
 ACCEPT_PATH = "/accept-invitation"
 # Stored errors are cut to the columns' length (CharField(500)).
 _MAX_ERROR_LENGTH = 500
+_LEASE_MARGIN_CAP = timedelta(seconds=10)
 _INVITATION_KINDS = frozenset(
     {EmailKind.INVITATION, EmailKind.INVITATION_RESENT, EmailKind.OWNER_PASSWORD_SET}
 )
@@ -76,27 +84,50 @@ _INVITATION_KINDS = frozenset(
 
 @dataclass(frozen=True)
 class DeliveryPolicy:
-    """How long a claim lasts and how retries are spaced.
+    """How long a claim lasts, when the relay hands a row over again, and how
+    retries are spaced.
 
-    `lease` must exceed the longest send (SMTP timeout 10 s per step): a row
-    is claimable again once it has passed, which is how a message held by a
-    killed process gets sent. The relay also waits one lease before enqueuing
-    a row again.
+    `lease` covers a send that STARTED: the row is claimable again once it
+    has passed, which is how a message whose sender was killed gets sent.
+    The send itself is cut at `send_budget`, shortly before the lease ends.
+
+    `redeliver_after` covers a message that never started: handed to the
+    broker, then lost (fetched by a worker that was killed before running
+    it, dropped by a Redis restart). Nothing in the database tells such a
+    message from one still waiting in the queue, so the relay hands the row
+    over again once it has stayed unclaimed that long. A copy that arrives
+    later finds the row claimed or sent and does nothing; during a backlog
+    each waiting row gets at most one extra message per relay run.
     """
 
     lease: timedelta = timedelta(minutes=2)
+    # Half the default scheduler interval (see from_settings).
+    redeliver_after: timedelta = timedelta(seconds=30)
     retry_base: timedelta = timedelta(seconds=15)
     retry_cap: timedelta = timedelta(hours=1)
     # 15 s, 30 s, ... 1 h, then hourly: 20 attempts span about 13 hours.
     max_attempts: int = 20
 
     def __post_init__(self) -> None:
-        if self.lease <= timedelta(0) or self.retry_base <= timedelta(0):
-            raise ValueError("lease and retry_base must be positive")
+        if (
+            self.lease <= timedelta(0)
+            or self.retry_base <= timedelta(0)
+            or self.redeliver_after <= timedelta(0)
+        ):
+            raise ValueError("lease, redeliver_after and retry_base must be positive")
         if self.retry_cap < self.retry_base:
             raise ValueError("retry_cap must be at least retry_base")
         if self.max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+
+    @property
+    def send_budget(self) -> timedelta:
+        """How long a claimed delivery may take before its send is cut.
+
+        The margin under the lease absorbs clock differences between the
+        hosts that compare `available_at` with their own time.
+        """
+        return self.lease - min(self.lease / 4, _LEASE_MARGIN_CAP)
 
     def backoff(self, attempts: int) -> timedelta:
         """Delay before attempt `attempts + 1`: base x 2^(attempts - 1), capped."""
@@ -107,6 +138,10 @@ class DeliveryPolicy:
     def from_settings(cls, settings: Settings) -> DeliveryPolicy:
         return cls(
             lease=timedelta(seconds=settings.outbox_lease_seconds),
+            # The relay runs every scheduler interval: with half of one, the
+            # next run after a loss hands the row over again, even when the
+            # runs come a little early.
+            redeliver_after=timedelta(seconds=settings.scheduler_interval_seconds) / 2,
             retry_base=timedelta(seconds=settings.outbox_retry_base_seconds),
             retry_cap=timedelta(
                 seconds=max(settings.outbox_retry_max_seconds, settings.outbox_retry_base_seconds)
@@ -171,6 +206,8 @@ async def deliver_outbox_message(
     policy: DeliveryPolicy = DEFAULT_POLICY,
 ) -> DeliveryOutcome:
     """Send one outbox row if it is due and unsent; idempotent."""
+    # Taken before the claim, so the claim's own round trip counts too.
+    deadline = asyncio.get_running_loop().time() + policy.send_budget.total_seconds()
     now = clock.now()
     claimed, row = await _claim_one(message_id, now, policy)
     if row is None:
@@ -183,9 +220,17 @@ async def deliver_outbox_message(
     if isinstance(prepared, DeliveryOutcome):
         return prepared
     try:
-        await mailer.send(prepared.email)
+        async with asyncio.timeout_at(deadline):
+            await mailer.send(prepared.email)
     except DeliveryError as exc:
         return await _record_failure(row, prepared.invitation_id, exc, clock=clock, policy=policy)
+    except TimeoutError:
+        error = DeliveryError(
+            f"send not finished within {policy.send_budget.total_seconds():g} s "
+            "(OUTBOX_LEASE_SECONDS less a margin)",
+            permanent=False,
+        )
+        return await _record_failure(row, prepared.invitation_id, error, clock=clock, policy=policy)
     except Exception as exc:  # a mailer bug must not leave the row claimed forever
         log.exception("outbox %s: unexpected error while sending", row.id)
         error = DeliveryError(f"unexpected error: {exc!r}", permanent=False)
@@ -199,12 +244,15 @@ async def _claim_one(
     # One statement claims the row and reads it back (UPDATE ... RETURNING,
     # both backends): a write, atomic on its own, instead of a transaction
     # of an UPDATE and a SELECT (four round trips). Only a row that was not
-    # claimed is read again, to tell why.
+    # claimed is read again, to tell why. The claim consumes the hand-off
+    # (enqueued_at): if this sender dies, the relay takes the row as soon as
+    # the lease has passed.
     client = connections.get("default")
     postgres = client.capabilities.dialect == "postgres"
     lease, key, due = ("$1", "$2", "$3") if postgres else ("?", "?", "?")
     rows = await client.execute_query_dict(
-        f"UPDATE outbox_messages SET available_at = {lease}, attempts = attempts + 1 "  # noqa: S608
+        f"UPDATE outbox_messages SET available_at = {lease}, attempts = attempts + 1, "  # noqa: S608
+        "enqueued_at = NULL "
         f"WHERE id = {key} AND sent_at IS NULL AND failed_at IS NULL AND available_at <= {due} "
         f"RETURNING {_outbox_columns()}",
         [now + policy.lease, message_id, now],
@@ -311,7 +359,7 @@ async def _claim_due(limit: int, now: datetime, policy: DeliveryPolicy) -> list[
                 await (
                     OutboxMessage.filter(id__in=[row.id for row in rows])
                     .using_db(connection)
-                    .update(available_at=lease_until, attempts=F("attempts") + 1)
+                    .update(available_at=lease_until, attempts=F("attempts") + 1, enqueued_at=None)
                 )
             claimed = rows
         else:
@@ -328,13 +376,14 @@ async def _claim_due(limit: int, now: datetime, policy: DeliveryPolicy) -> list[
                 won = (
                     await OutboxMessage.filter(Q(id=row.id) & due)
                     .using_db(connection)
-                    .update(available_at=lease_until, attempts=F("attempts") + 1)
+                    .update(available_at=lease_until, attempts=F("attempts") + 1, enqueued_at=None)
                 )
                 if won == 1:
                     claimed.append(row)
     for row in claimed:
         row.attempts += 1
         row.available_at = lease_until
+        row.enqueued_at = None
     return claimed
 
 
@@ -663,11 +712,13 @@ async def relay_outbox(
     max_batches: int = 20,
     policy: DeliveryPolicy = DEFAULT_POLICY,
 ) -> int:
-    """Hand undelivered due rows that nobody enqueued lately to `enqueue`.
+    """Hand undelivered due rows that nobody claimed to `enqueue`.
 
     Covers the broker being down at commit time, a process killed between
     commit and enqueue, rows written by another process (the CLI), messages
-    lost by Redis, and rows whose claimer died (their lease has passed).
+    lost by Redis or fetched by a worker that died before starting them
+    (handed over more than `policy.redeliver_after` ago and still not
+    claimed), and rows whose sender died (their lease has passed).
     Returns how many ids were enqueued.
     """
     total = 0
@@ -690,7 +741,7 @@ async def relay_outbox(
 
 
 async def _mark_for_relay(limit: int, now: datetime, policy: DeliveryPolicy) -> list[int]:
-    stale = now - policy.lease
+    stale = now - policy.redeliver_after
     relayable = Q(sent_at__isnull=True, failed_at__isnull=True, available_at__lte=now) & (
         Q(enqueued_at__isnull=True) | Q(enqueued_at__lte=stale)
     )
@@ -715,6 +766,13 @@ async def _mark_for_relay(limit: int, now: datetime, policy: DeliveryPolicy) -> 
 
 
 async def mark_enqueued(ids: Sequence[int], *, at: datetime) -> None:
-    """Record that the ids were handed to the broker (the relay waits a lease)."""
+    """Record that the ids were handed to the broker: the relay leaves them
+    alone for `redeliver_after` from `at`.
+
+    A row already claimed by then (a fast worker) is left unmarked, so that
+    its lease alone decides when the relay takes it if that worker dies.
+    """
     if ids:
-        await OutboxMessage.filter(id__in=list(ids), sent_at__isnull=True).update(enqueued_at=at)
+        await OutboxMessage.filter(
+            id__in=list(ids), sent_at__isnull=True, available_at__lte=at
+        ).update(enqueued_at=at)

@@ -4,8 +4,19 @@ Dramatiq's own command line runs them (`dramatiq.cli.main`), so process
 supervision, logging and signals are the library's: SIGTERM (or SIGINT) makes
 every worker stop taking messages, finish the ones in progress (up to the
 shutdown timeout) and requeue those it had prefetched; a second signal kills.
-A worker killed outright leaves its messages to Redis (redelivered after the
-heartbeat timeout, 60 s) and its claimed rows to the relay (after the lease).
+
+`--processes` forks that many worker processes, each with its own database
+pool and one event loop for the async actors; `--threads` is how many
+messages each process runs at once. A process fetches up to twice --threads
+messages from a queue ahead of time (running or waiting for a thread).
+
+A worker killed outright leaves its fetched messages in Redis, unacknowledged:
+Dramatiq gives them back only once its heartbeat timeout (60 s) has passed
+AND a live worker's Redis call happens to run the maintenance step (one call
+in a thousand), often many minutes later. The relay does not wait for that:
+a row fetched but never started is handed over again within about one and a
+half scheduler intervals, a row whose send started once its lease has passed
+(see deploy/README.md, "Recovery times").
 
 Equivalent command: `dramatiq workers.broker:setup_worker_broker workers.actors -p N -t M`.
 """

@@ -19,14 +19,13 @@ from domain.enums import (
 from domain.errors import DomainError, ErrorCode
 from domain.models import Account, ApiToken, Invitation, User
 from domain.principal import Principal
+from domain.rules.money import check_seat_price_cents
 from domain.rules.periods import shift
 from domain.rules.seats import SEAT_MAXIMUM, SEAT_MINIMUM
 from domain.security import invitation_token, new_api_token_secret, random_token, token_hash
 from domain.services.licensing import open_assignment, take_license
 from domain.uow import unit_of_work
 from domain.validation import ACCOUNT_NAME_MAX, clean_email, clean_name, sort_name
-
-MAX_SEAT_PRICE_CENTS = 10**12
 
 
 @dataclass(frozen=True)
@@ -60,10 +59,7 @@ async def create_account(
         raise DomainError(
             ErrorCode.SEAT_LIMIT, f"Seats must be {SEAT_MINIMUM}..{SEAT_MAXIMUM}.", field="seats"
         )
-    if not 0 <= seat_price_cents <= MAX_SEAT_PRICE_CENTS:
-        raise DomainError(
-            ErrorCode.INVALID_INPUT, "The seat price is out of range.", field="seatPriceCents"
-        )
+    check_seat_price_cents(seat_price_cents)
     currency_code = currency.strip().upper()
     if len(currency_code) != 3 or not currency_code.isascii() or not currency_code.isalpha():
         raise DomainError(

@@ -115,9 +115,7 @@ async def _transfer(account_id: str, owner_id: str, targets: list[str]) -> dict[
 
 async def _main(argv: list[str]) -> None:
     command, database_url, *rest = argv
-    config.configure(
-        config.DomainConfig(secret_key=TEST_SECRET_KEY, public_url="http://licenses.test")
-    )
+    config.configure(config.DomainConfig(secret_key=TEST_SECRET_KEY))
     await init_database(database_url)
     try:
         print("ready", flush=True)

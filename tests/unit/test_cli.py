@@ -111,3 +111,19 @@ def test_account_create_refusal_is_one_line_with_its_code(tmp_path):
     assert refused.returncode == 1
     assert "INVALID_INPUT (ownerEmail)" in refused.stderr
     assert refused.stdout == ""
+
+
+def test_migrate_lists_the_migrations_it_applies_then_says_none_are_pending(tmp_path):
+    env = {"DATABASE_URL": f"sqlite://{tmp_path / 'cli.db'}", "SECRET_KEY": "k" * 40}
+    shipped = sorted(path.stem for path in (ROOT / "domain" / "migrations").glob("[0-9]*.py"))
+
+    first = run_cli("migrate", env=env, cwd=tmp_path)
+    second = run_cli("migrate", env=env, cwd=tmp_path)
+
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines() == [
+        *(f"Applied models.{name}" for name in shipped),
+        f"{len(shipped)} migration(s) applied.",
+    ]
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.splitlines() == ["No migrations pending: the database is up to date."]

@@ -98,3 +98,39 @@ def test_a_bad_url_is_reported_without_its_password():
 
     assert "hunter2" not in str(refused.value)
     assert "***" in str(refused.value)
+
+
+def test_given_a_process_that_never_configured_the_domain_when_a_rule_needs_it_then_it_fails():
+    from domain import config  # noqa: PLC0415
+
+    config.configure(None)  # as a new process: the autouse fixture restores the test's
+
+    with pytest.raises(config.NotConfigured, match="configure_domain"):
+        config.current()
+
+
+def test_given_ttl_settings_when_the_domain_is_configured_then_it_uses_exactly_them(tmp_path):
+    from domain import config  # noqa: PLC0415
+    from domain.settings import configure_domain  # noqa: PLC0415
+
+    settings = Settings.from_env(
+        {"INVITATION_TTL_HOURS": "5", "SESSION_TTL_HOURS": "9", "SECRET_KEY": "k" * 32}
+    )
+
+    configure_domain(settings)
+
+    assert config.current().invitation_ttl.total_seconds() == 5 * 3600
+    assert config.current().session_ttl.total_seconds() == 9 * 3600
+    assert config.current().secret_key == b"k" * 32
+    assert not hasattr(config.current(), "public_url")  # links are composed from Settings
+
+
+def test_given_no_public_url_when_serving_on_a_port_then_links_follow_it_unless_configured():
+    default = Settings.from_env({}).listening_on("0.0.0.0", 8765)
+    configured = Settings.from_env({"PUBLIC_URL": "https://licenses.example"}).listening_on(
+        "0.0.0.0", 8765
+    )
+
+    assert default.public_url == "http://127.0.0.1:8765"
+    assert configured.public_url == "https://licenses.example"
+    assert configured.port == 8765

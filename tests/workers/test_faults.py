@@ -10,9 +10,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+import redis
 
 from deploy.local_services import RedisServer
-from domain.clock import FixedClock
+from domain.clock import SYSTEM_CLOCK, FixedClock
 from domain.models import OutboxMessage
 from domain.settings import Settings
 from domain.uow import set_outbox_dispatcher
@@ -138,3 +139,56 @@ async def test_given_a_worker_killed_mid_batch_when_another_worker_takes_over_th
     assert duplicates <= accepted_at_kill - recorded_at_kill
     assert max(counts.values()) <= 2
     assert await OutboxMessage.filter(sent_at__isnull=True).count() == 0
+
+
+async def test_given_a_worker_killed_with_a_message_prefetched_but_not_started_when_another_worker_takes_over_then_that_email_leaves_long_before_the_lease_ends(  # noqa: E501
+    db, redis_server, worker_env, worker_log, dispatching, real_now_clock
+):
+    # One thread prefetches two messages (Dramatiq's default: 2 per thread)
+    # and works on one; the SMTP server holds that one's reply while the
+    # worker is killed. The lease is far longer than the wait allowed below.
+    handler = SinkHandler(delay_seconds=3)
+    smtp = SmtpServer(handler).start()
+    worker_env = {
+        **worker_env,
+        "MAIL_URL": smtp.url,
+        "OUTBOX_LEASE_SECONDS": "600",
+        "SCHEDULER_INTERVAL_SECONDS": "1",
+    }
+    first = WorkerProcess(worker_env, worker_log, threads=1)
+    second = WorkerProcess(worker_env, worker_log, threads=1)
+    broker_redis = redis.Redis.from_url(redis_server.url)
+    try:
+        # Both messages wait in Redis before the worker starts: its first
+        # fetch takes them together.
+        await create_accounts(real_now_clock, 2)
+        assert broker_redis.llen("dramatiq:emails") == 2
+        first.start()
+        await wait_until(lambda: len(handler.received) == 1, within=15, what="the first DATA")
+        first.kill()
+        started, waiting = await OutboxMessage.all().order_by("-attempts", "id")
+        # The scenario: one send started (claimed), one fetched by the dead
+        # worker and never started (not claimed, no longer in the queue).
+        assert (started.attempts, waiting.attempts) == (1, 0)
+        assert broker_redis.llen("dramatiq:emails") == 0
+
+        second.start()
+        async with scheduler_running(redis_server.url):
+            await wait_until(
+                lambda: OutboxMessage.filter(id=waiting.id, sent_at__isnull=False).exists(),
+                within=30,
+                what="the email the dead worker never started",
+            )
+        started = await OutboxMessage.get(id=started.id)
+    finally:
+        first.kill()
+        second.stop()
+        smtp.stop()
+        broker_redis.close()
+
+    counts = smtp.message_ids()
+    assert counts[f"<outbox-{waiting.id}@licenses.test>"] == 1
+    # The started one is still leased: not sent again while its sender may
+    # be alive, whatever the relay did meanwhile.
+    assert counts[f"<outbox-{started.id}@licenses.test>"] == 1
+    assert started.sent_at is None and started.available_at > SYSTEM_CLOCK.now()

@@ -5,6 +5,7 @@ the embedded runner."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
 import textwrap
@@ -38,6 +39,7 @@ from workers.outbox import (
     DeliveryStatus,
     deliver_due_messages,
     deliver_outbox_message,
+    mark_enqueued,
     relay_outbox,
 )
 
@@ -387,7 +389,7 @@ async def test_given_a_malformed_payload_when_due_then_the_row_fails_with_a_clea
     assert smtp.received == []
 
 
-async def test_given_a_committed_row_never_enqueued_when_the_relay_runs_then_it_is_enqueued_once_per_lease(  # noqa: E501
+async def test_given_a_committed_row_never_enqueued_when_the_relay_runs_then_it_is_enqueued_once_per_redelivery_period(  # noqa: E501
     db, clock, smtp
 ):
     await make_account(clock)  # no dispatcher: as if the process died after commit
@@ -399,15 +401,88 @@ async def test_given_a_committed_row_never_enqueued_when_the_relay_runs_then_it_
 
     first = await relay_outbox(clock=clock, enqueue=enqueue, policy=POLICY)
     again = await relay_outbox(clock=clock, enqueue=enqueue, policy=POLICY)
-    clock.advance(POLICY.lease)
-    after_lease = await relay_outbox(clock=clock, enqueue=enqueue, policy=POLICY)
+    clock.advance(POLICY.redeliver_after)
+    after_period = await relay_outbox(clock=clock, enqueue=enqueue, policy=POLICY)
     await deliver_outbox_message(row.id, mailer=smtp.mailer(), clock=clock, settings=SETTINGS)
     clock.advance(POLICY.lease * 2)
     after_sending = await relay_outbox(clock=clock, enqueue=enqueue, policy=POLICY)
 
-    assert (first, again, after_lease, after_sending) == (1, 0, 1, 0)
+    assert (first, again, after_period, after_sending) == (1, 0, 1, 0)
     assert enqueued == [[row.id], [row.id]]
-    assert (await only_row()).enqueued_at is not None
+    # The claim consumed the hand-off.
+    assert (await only_row()).enqueued_at is None
+
+
+async def test_given_one_message_never_started_and_one_whose_sender_died_when_the_relay_runs_then_the_first_is_handed_over_after_a_scheduler_interval_and_the_second_after_its_lease(  # noqa: E501
+    db, clock
+):
+    policy = DeliveryPolicy.from_settings(
+        Settings.from_env({"OUTBOX_LEASE_SECONDS": "600", "SCHEDULER_INTERVAL_SECONDS": "60"})
+    )
+    await make_account(clock, email="first@example.com", name="First")
+    await make_account(clock, email="second@example.com", name="Second")
+    never_started, died_sending = await OutboxMessage.all().order_by("id")
+    # Both handed to the broker after commit.
+    await mark_enqueued([never_started.id, died_sending.id], at=clock.now())
+    # The second one's worker claims it, reaches DATA and dies there.
+    handler = SinkHandler(delay_seconds=30)
+    server = SmtpServer(handler).start()
+    try:
+        sending = asyncio.create_task(
+            deliver_outbox_message(
+                died_sending.id,
+                mailer=server.mailer(),
+                clock=clock,
+                settings=SETTINGS,
+                policy=policy,
+            )
+        )
+        await wait_until(lambda: len(handler.received) == 1, within=5, what="DATA")
+        sending.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sending
+    finally:
+        server.stop()
+    relayed: list[list[int]] = []
+
+    async def enqueue(ids):
+        relayed.append(list(ids))
+
+    clock.advance(timedelta(seconds=60))
+    after_an_interval = await relay_outbox(clock=clock, enqueue=enqueue, policy=policy)
+    clock.advance(timedelta(seconds=600 - 60))
+    after_the_lease = await relay_outbox(clock=clock, enqueue=enqueue, policy=policy)
+
+    assert (after_an_interval, after_the_lease) == (1, 2)
+    assert relayed[0] == [never_started.id]
+    assert sorted(relayed[1]) == [never_started.id, died_sending.id]
+
+
+async def test_given_a_send_outlasting_its_lease_when_delivering_then_it_is_cut_and_recorded_as_a_retry(  # noqa: E501
+    db, clock
+):
+    # The server answers DATA after 3 s (within the mailer's 5 s timeout);
+    # the lease is 1 s. Left alone, the send would still run when another
+    # worker may claim the row again.
+    policy = DeliveryPolicy(lease=timedelta(seconds=1))
+    server = SmtpServer(SinkHandler(delay_seconds=3)).start()
+    try:
+        created = await make_account(clock)
+        row = await only_row()
+
+        outcome = await deliver_outbox_message(
+            row.id, mailer=server.mailer(), clock=clock, settings=SETTINGS, policy=policy
+        )
+    finally:
+        server.stop()
+
+    assert outcome.status == DeliveryStatus.RETRY
+    assert outcome.retry_at == clock.now() + policy.backoff(1)
+    row = await only_row()
+    assert row.sent_at is None and row.available_at == outcome.retry_at
+    assert row.last_error is not None and "not finished within" in row.last_error
+    invitation = await Invitation.get(user_id=created.owner_user_id)
+    assert invitation.last_delivery_error == row.last_error
 
 
 async def test_given_the_broker_down_when_the_relay_enqueues_then_the_rows_stay_relayable(
@@ -460,7 +535,7 @@ CREATE_IN_ANOTHER_PROCESS = textwrap.dedent(
     from domain.services.accounts import create_account
 
     async def main():
-        config.configure_with(secret_key=sys.argv[2].encode(), public_url=sys.argv[3])
+        config.configure(config.DomainConfig(secret_key=sys.argv[2].encode()))
         await init_database(sys.argv[1])
         try:
             await create_account(
