@@ -16,12 +16,14 @@ from tortoise import connections
 from tortoise.contrib.starlette import RegisterTortoise
 
 from api import metrics
+from api.console import console_routes
 from api.demo import ensure_demo_account
 from api.graphql_http import GraphQLEndpoint, GraphQLView
 from api.graphql_over_http import WebGraphQL
 from api.http_headers import add_web_client_middleware
 from api.middleware import RequestBoundaryMiddleware
 from api.persisted_queries import PersistedQueries
+from api.settings import ApiSettings
 from domain.clock import SYSTEM_CLOCK, Clock
 from domain.db import migrate, tortoise_config
 from domain.settings import Settings, configure_domain
@@ -73,13 +75,19 @@ async def metrics_endpoint(_: Request) -> Response:
     return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK) -> Starlette:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    api_settings: ApiSettings | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> Starlette:
     settings = settings or Settings.from_env()
+    api_settings = api_settings or ApiSettings.from_env()
     configure_domain(settings)
     view = GraphQLView(
-        clock=clock, introspection=settings.introspection, graphiql=settings.graphiql
+        clock=clock, introspection=api_settings.introspection, graphiql=api_settings.graphiql
     )
-    persisted = PersistedQueries.from_settings(settings)
+    persisted = PersistedQueries.from_settings(api_settings, redis_url=settings.redis_url)
     endpoint = WebGraphQL(GraphQLEndpoint(view, clock=clock), persisted=persisted)
 
     @asynccontextmanager
@@ -103,10 +111,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock = SYSTEM_CLOCK)
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readiness(settings), methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
+        # The web console (/, /accept-invitation, /assets/…): a client of /graphql like any other.
+        *console_routes(),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.add_middleware(RequestBoundaryMiddleware)
-    add_web_client_middleware(app, settings)
+    add_web_client_middleware(app, api_settings)
     return app
 
 

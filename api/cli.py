@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from api.logs import configure_logging
+from api.settings import ApiSettings, public_url_for
 from domain.clock import SYSTEM_CLOCK
 from domain.db import close_database, init_database, migrate
 from domain.enums import BillingInterval
@@ -112,24 +113,26 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    settings = settings.listening_on(args.host or settings.host, args.port or settings.port)
-    if args.workers > 1:
-        # Each worker process builds its app from the environment (api.asgi).
-        os.environ["PUBLIC_URL"] = settings.public_url
     try:
+        api_settings = ApiSettings.from_env()
+        host, port = args.host or api_settings.host, args.port or api_settings.port
+        settings = public_url_for(settings, host=host, port=port)
+        if args.workers > 1:
+            # Each worker process builds its app from the environment (api.asgi).
+            os.environ["PUBLIC_URL"] = settings.public_url
         # A broken persisted-query manifest stops start-up with one line too.
-        app = "api.asgi:app" if args.workers > 1 else _app(settings)
+        app = "api.asgi:app" if args.workers > 1 else _app(settings, api_settings)
         if args.workers > 1:
             from api.persisted_queries import load_manifests  # noqa: PLC0415
 
-            load_manifests(settings)
+            load_manifests(api_settings)
     except SettingsError as error:
         print(f"licenses: configuration error: {error}", file=sys.stderr)
         return 2
     uvicorn.run(
         app,
-        host=settings.host,
-        port=settings.port,
+        host=host,
+        port=port,
         workers=args.workers,
         log_config=None,
         proxy_headers=True,
@@ -139,10 +142,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _app(settings: Settings) -> Any:
+def _app(settings: Settings, api_settings: ApiSettings) -> Any:
     from api.app import create_app  # noqa: PLC0415
 
-    return create_app(settings)
+    return create_app(settings, api_settings=api_settings)
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:

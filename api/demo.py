@@ -13,7 +13,7 @@ from domain.enums import InvitationKind
 from domain.models import Account, Invitation
 from domain.security import invitation_token
 from domain.services.accounts import create_account
-from domain.services.users import accept_invitation
+from domain.services.invitations import accept_invitation
 from domain.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,7 @@ def _announce(settings: Settings, demo: dict[str, object]) -> None:
     lines = [
         "",
         "Licenses & Users is running (embedded mode).",
+        f"  Web console:       {settings.public_url}/  (sign in as the demo owner)",
         f"  GraphQL (GraphiQL in a browser): {graphql_url}",
         f"  Demo account id:   {demo['accountId']}",
         f"  Owner sign-in:     {demo['ownerEmail']} / {demo['ownerPassword']}",

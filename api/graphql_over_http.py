@@ -21,22 +21,18 @@ What this layer adds, before and after the endpoint runs a request:
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Iterator, Mapping, Sequence
-from functools import lru_cache
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from graphql import GraphQLError, OperationType, parse
-from graphql.error import GraphQLSyntaxError
-from graphql.utilities import get_operation_ast
+from graphql import OperationType
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from strawberry.extensions import SchemaExtension
 
 from api import metrics
-from api.failures import answer_for
+from api.failures import INTERNAL_ERROR_CODE, answer_for
+from api.graphql_request import operation_of
 from api.logs import request_id_var
 from api.middleware import PRINCIPAL_KEY
 from api.persisted_queries import PersistedQueries, PersistedQueryError, Resolved
@@ -44,8 +40,6 @@ from domain.errors import DependencyUnavailable, ErrorCode
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
-# graphql_http.MAX_TOKENS (that module imports this one, so not imported here).
-_MAX_TOKENS = 5000
 _UNREADABLE = object()
 # Status of an error before execution, for application/graphql-response+json.
 _STATUS_BY_CODE = {
@@ -53,9 +47,8 @@ _STATUS_BY_CODE = {
     ErrorCode.IDEMPOTENCY_KEY_IN_USE.value: 409,
     ErrorCode.IDEMPOTENCY_KEY_REUSED.value: 422,
     ErrorCode.SERVICE_UNAVAILABLE.value: 503,
-    "INTERNAL_SERVER_ERROR": 500,
+    INTERNAL_ERROR_CODE: 500,
 }
-_SUGGESTION = re.compile(r"\s*Did you mean .*\?$", re.S)
 
 
 def negotiate(accept: str | None) -> str:
@@ -80,30 +73,6 @@ def negotiate(accept: str | None) -> str:
             continue
         best, best_q = (GRAPHQL_RESPONSE if media == GRAPHQL_RESPONSE else JSON), q
     return best
-
-
-class HideSuggestions(SchemaExtension):
-    """With introspection off, errors do not suggest names ("Did you mean
-    'licenses'?"): they would hand out the schema piece by piece."""
-
-    def on_operation(self) -> Iterator[None]:
-        yield
-        context = self.execution_context
-        errors: list[GraphQLError] = [*(context.pre_execution_errors or ())]
-        if context.result is not None:
-            errors.extend(context.result.errors or ())
-        for error in errors:
-            error.message = _SUGGESTION.sub("", error.message)
-
-
-@lru_cache(maxsize=512)
-def _is_mutation(query: str, operation_name: str | None) -> bool:
-    try:
-        document = parse(query, max_tokens=_MAX_TOKENS)
-    except (GraphQLSyntaxError, RecursionError):
-        return False
-    operation = get_operation_ast(document, operation_name)
-    return operation is not None and operation.operation == OperationType.MUTATION
 
 
 def _json_object(raw: str | bytes | None) -> Any:
@@ -239,7 +208,10 @@ class WebGraphQL:
     def _get_mutation(scope: Scope) -> bool:
         params = dict(parse_qsl(scope["query_string"].decode("latin-1")))
         query = params.get("query")
-        return bool(query) and _is_mutation(str(query), params.get("operationName") or None)
+        if not query:
+            return False
+        operation = operation_of(str(query), params.get("operationName") or None)
+        return operation is not None and operation.type == OperationType.MUTATION.value
 
     async def _run(self, scope: Scope, body: bytes) -> tuple[Message, list[bytes]]:
         start: Message = {}

@@ -27,7 +27,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from domain.settings import Settings
+from api.settings import ApiSettings
 
 GRAPHQL_PATH = "/graphql"
 CORS_METHODS = ("GET", "POST")
@@ -100,7 +100,7 @@ class WebHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
-def add_web_client_middleware(app: Starlette, settings: Settings) -> None:
+def add_web_client_middleware(app: Starlette, settings: ApiSettings) -> None:
     """CORS (when origins are configured) and the response headers; call after
     every other `add_middleware`, so these run outermost."""
     origins = settings.cors_allowed_origins

@@ -40,8 +40,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from api import graphql_cache
+from api.settings import ApiSettings
 from domain.errors import DependencyUnavailable, ErrorCode
-from domain.settings import Settings, SettingsError
+from domain.settings import SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +211,7 @@ def load_manifest(path: Path, *, variable: str) -> dict[str, ManifestOperation]:
     return found
 
 
-def load_manifests(settings: Settings) -> dict[str, ManifestOperation]:
+def load_manifests(settings: ApiSettings) -> dict[str, ManifestOperation]:
     """The shipped manifest's operations and the operator's (which win on a clash)."""
     manifest = load_manifest(SHIPPED_MANIFEST, variable="PERSISTED_QUERIES")
     if settings.persisted_queries_manifest is not None:
@@ -247,12 +248,12 @@ class PersistedQueries:
             graphql_cache.pin(operation.body)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> PersistedQueries:
+    def from_settings(cls, settings: ApiSettings, *, redis_url: str | None) -> PersistedQueries:
         manifest = load_manifests(settings)
         allowlist = settings.persisted_queries == "allowlist"
         store: Store | None = None
-        if not allowlist and settings.redis_url is not None:
-            store = RedisStore(settings.redis_url)
+        if not allowlist and redis_url is not None:
+            store = RedisStore(redis_url)
         return cls(allowlist=allowlist, manifest=manifest, store=store)
 
     async def resolve(self, query: object, extensions: object) -> Resolved:

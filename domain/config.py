@@ -43,7 +43,6 @@ class DomainConfig:
     lookback_rate_limit: timedelta = timedelta(minutes=15)
     failed_logins_allowed: int = 10
     last_active_resolution: timedelta = timedelta(minutes=1)
-    idempotency_ttl: timedelta = timedelta(hours=24)
 
 
 _config: DomainConfig | None = None

@@ -27,6 +27,7 @@ from domain.enums import (
     Role,
     UserStatus,
 )
+from domain.rules.seats import holds_license
 
 
 class Account(Model):
@@ -88,7 +89,7 @@ class User(Model):
 
     @property
     def holds_license(self) -> bool:
-        return self.status != UserStatus.DISABLED
+        return holds_license(self.status)
 
 
 class ApiToken(Model):

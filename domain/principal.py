@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from domain.enums import ActorKind, Role
 from domain.errors import DomainError, ErrorCode
+
+if TYPE_CHECKING:
+    from domain.models import User
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +25,27 @@ class Principal:
     @classmethod
     def system(cls, account_id: int) -> Principal:
         return cls(account_id=account_id, kind=ActorKind.SYSTEM, role=Role.OWNER)
+
+    @classmethod
+    def of_user(cls, user: User, *, session_id: int | None = None) -> Principal:
+        """The user acting for itself, with the role its row holds now."""
+        return cls(
+            account_id=user.account_id,
+            kind=ActorKind.USER,
+            role=user.role,
+            user_id=user.id,
+            session_id=session_id,
+        )
+
+    @property
+    def acting_user_id(self) -> int | None:
+        """The user to record as the actor (rows keep user and token apart)."""
+        return self.user_id if self.kind == ActorKind.USER else None
+
+    @property
+    def acting_token_id(self) -> int | None:
+        """The API token to record as the actor."""
+        return self.token_id if self.kind == ActorKind.API_TOKEN else None
 
     @property
     def is_admin(self) -> bool:

@@ -1,4 +1,5 @@
-"""Every setting of the service, read once from the environment.
+"""The process's settings (database, broker, mail, secrets, jobs, logs), read once
+from the environment. The HTTP server's own settings are in api/settings.py.
 
 A bad value stops start-up with a SettingsError naming the variable, so an
 operator sees one clear line instead of a traceback.
@@ -9,7 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -73,18 +74,6 @@ SETTINGS: tuple[Setting, ...] = (
         "must share it. Required in production; in development one is generated once "
         "into `var/secret_key`.",
     ),
-    Setting("HOST", "127.0.0.1", "Default address for `licenses serve`."),
-    Setting("PORT", "8000", "Default port for `licenses serve`."),
-    Setting(
-        "GRAPHIQL",
-        None,
-        "Serve GraphiQL at GET /graphql. Default: on in development, off in production.",
-    ),
-    Setting(
-        "INTROSPECTION",
-        None,
-        "Allow schema introspection. Default: on in development, off in production.",
-    ),
     Setting(
         "INVITATION_TTL_HOURS",
         _hours(config.DEFAULT_INVITATION_TTL),
@@ -133,28 +122,16 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "Create a demo account on first start. Default: on in embedded development mode.",
     ),
-    Setting(
-        "CORS_ALLOWED_ORIGINS",
-        None,
-        "Comma-separated exact origins (`https://console.example.com`) whose pages may call "
-        "/graphql. Unset: same origin only. `*` (any origin) is refused in production.",
-    ),
-    Setting(
-        "PERSISTED_QUERIES",
-        "apq",
-        "`apq` (Apollo's automatic persisted queries; any valid document) or `allowlist` "
-        "(only the documents of the manifests). See `docs/web-clients.md`.",
-    ),
-    Setting(
-        "PERSISTED_QUERIES_MANIFEST",
-        None,
-        "An operator's manifest of extra allowed operations, read beside the shipped "
-        "`api/persisted_operations.json` (same format).",
-    ),
 )
 
 
-def _parse_bool(name: str, raw: str) -> bool:
+def env_value(env: Mapping[str, str], name: str) -> str | None:
+    """The variable's value; unset and empty are the same."""
+    value = env.get(name)
+    return value if value not in (None, "") else None
+
+
+def parse_bool(name: str, raw: str) -> bool:
     lowered = raw.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
         return True
@@ -163,7 +140,7 @@ def _parse_bool(name: str, raw: str) -> bool:
     raise SettingsError(name, f"expected true or false, got {raw!r}")
 
 
-def _parse_positive_int(name: str, raw: str, *, maximum: int = 10**9) -> int:
+def parse_positive_int(name: str, raw: str, *, maximum: int = 10**9) -> int:
     try:
         value = int(raw)
     except ValueError:
@@ -222,35 +199,6 @@ def _check_redis_url(raw: str) -> str:
     return raw
 
 
-def _parse_origins(raw: str | None, *, production: bool) -> tuple[str, ...]:
-    """CORS_ALLOWED_ORIGINS: exact origins (scheme://host[:port]), or `*` outside production."""
-    name = "CORS_ALLOWED_ORIGINS"
-    origins = tuple(item.strip() for item in (raw or "").split(",") if item.strip())
-    if "*" in origins:
-        if production:
-            raise SettingsError(name, "a wildcard (*) is not allowed in production")
-        if len(origins) > 1:
-            raise SettingsError(name, "* stands alone: any origin")
-        return origins
-    for origin in origins:
-        parts = urlsplit(origin)
-        try:
-            _ = parts.port
-        except ValueError:
-            raise SettingsError(name, f"bad port in {origin!r}") from None
-        exact = f"{parts.scheme}://{parts.netloc}"
-        if parts.scheme not in ("http", "https") or not parts.hostname or origin != exact:
-            raise SettingsError(
-                name, f"expected origins such as https://console.example.com, got {origin!r}"
-            )
-        if "*" in origin or origin != origin.lower():
-            raise SettingsError(name, f"origins are exact and lower case, got {origin!r}")
-    return origins
-
-
-PERSISTED_QUERY_MODES = ("apq", "allowlist")
-
-
 def _check_public_url(raw: str) -> str:
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -269,10 +217,6 @@ class Settings:
     # False when PUBLIC_URL was not given: `licenses serve` then derives it from
     # the address it listens on, so links and the start banner name that port.
     public_url_configured: bool = False
-    host: str = "127.0.0.1"
-    port: int = 8000
-    graphiql: bool = True
-    introspection: bool = True
     invitation_ttl: timedelta = config.DEFAULT_INVITATION_TTL
     session_ttl: timedelta = config.DEFAULT_SESSION_TTL
     log_level: str = "INFO"
@@ -285,9 +229,6 @@ class Settings:
     outbox_retry_base_seconds: int = 15
     outbox_retry_max_seconds: int = 3600
     outbox_max_attempts: int = 20
-    cors_allowed_origins: tuple[str, ...] = ()
-    persisted_queries: str = "apq"
-    persisted_queries_manifest: Path | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -310,8 +251,7 @@ class Settings:
         env = os.environ if environ is None else environ
 
         def get(name: str) -> str | None:
-            value = env.get(name)
-            return value if value not in (None, "") else None
+            return env_value(env, name)
 
         environment = (get("ENVIRONMENT") or "development").lower()
         if environment not in ENVIRONMENTS:
@@ -328,21 +268,12 @@ class Settings:
             raise SettingsError("LOG_FORMAT", "expected text or json")
 
         redis_raw = get("REDIS_URL")
-        graphiql_raw = get("GRAPHIQL")
-        introspection_raw = get("INTROSPECTION")
         demo_raw = get("DEMO_ACCOUNT")
-        port = _parse_positive_int("PORT", get("PORT") or "8000", maximum=65535)
         secret_key = get("SECRET_KEY")
         if secret_key is not None and len(secret_key) < 32:
             raise SettingsError("SECRET_KEY", "must be at least 32 characters")
         if secret_key is None and production:
             raise SettingsError("SECRET_KEY", "is required in production")
-        persisted_queries = (get("PERSISTED_QUERIES") or "apq").lower()
-        if persisted_queries not in PERSISTED_QUERY_MODES:
-            raise SettingsError("PERSISTED_QUERIES", "expected apq or allowlist")
-        manifest_raw = get("PERSISTED_QUERIES_MANIFEST")
-        if manifest_raw is not None and not Path(manifest_raw).is_file():
-            raise SettingsError("PERSISTED_QUERIES_MANIFEST", f"no such file: {manifest_raw!r}")
         return cls(
             environment=environment,
             database_url=_check_database_url(get("DATABASE_URL") or "sqlite://var/licenses.db"),
@@ -351,23 +282,15 @@ class Settings:
             mail_from=get("MAIL_FROM") or "Licenses & Users <no-reply@localhost>",
             public_url=_check_public_url(get("PUBLIC_URL") or "http://127.0.0.1:8000"),
             public_url_configured=get("PUBLIC_URL") is not None,
-            host=get("HOST") or "127.0.0.1",
-            port=port,
-            graphiql=_parse_bool("GRAPHIQL", graphiql_raw) if graphiql_raw else not production,
-            introspection=(
-                _parse_bool("INTROSPECTION", introspection_raw)
-                if introspection_raw
-                else not production
-            ),
             invitation_ttl=timedelta(
-                hours=_parse_positive_int(
+                hours=parse_positive_int(
                     "INVITATION_TTL_HOURS",
                     get("INVITATION_TTL_HOURS") or _hours(config.DEFAULT_INVITATION_TTL),
                     maximum=24 * 365,
                 )
             ),
             session_ttl=timedelta(
-                hours=_parse_positive_int(
+                hours=parse_positive_int(
                     "SESSION_TTL_HOURS",
                     get("SESSION_TTL_HOURS") or _hours(config.DEFAULT_SESSION_TTL),
                     maximum=24 * 365,
@@ -375,48 +298,35 @@ class Settings:
             ),
             log_level=log_level,
             log_format=log_format,
-            scheduler_interval_seconds=_parse_positive_int(
+            scheduler_interval_seconds=parse_positive_int(
                 "SCHEDULER_INTERVAL_SECONDS",
                 get("SCHEDULER_INTERVAL_SECONDS") or "60",
                 maximum=3600,
             ),
-            embedded_relay_seconds=_parse_positive_int(
+            embedded_relay_seconds=parse_positive_int(
                 "EMBEDDED_RELAY_SECONDS", get("EMBEDDED_RELAY_SECONDS") or "2", maximum=60
             ),
             demo_account=(
-                _parse_bool("DEMO_ACCOUNT", demo_raw)
+                parse_bool("DEMO_ACCOUNT", demo_raw)
                 if demo_raw
                 else (redis_raw is None and not production)
             ),
             secret_key=secret_key,
-            outbox_lease_seconds=_parse_positive_int(
+            outbox_lease_seconds=parse_positive_int(
                 "OUTBOX_LEASE_SECONDS", get("OUTBOX_LEASE_SECONDS") or "120", maximum=86400
             ),
-            outbox_retry_base_seconds=_parse_positive_int(
+            outbox_retry_base_seconds=parse_positive_int(
                 "OUTBOX_RETRY_BASE_SECONDS", get("OUTBOX_RETRY_BASE_SECONDS") or "15", maximum=86400
             ),
-            outbox_retry_max_seconds=_parse_positive_int(
+            outbox_retry_max_seconds=parse_positive_int(
                 "OUTBOX_RETRY_MAX_SECONDS",
                 get("OUTBOX_RETRY_MAX_SECONDS") or "3600",
                 maximum=604800,
             ),
-            outbox_max_attempts=_parse_positive_int(
+            outbox_max_attempts=parse_positive_int(
                 "OUTBOX_MAX_ATTEMPTS", get("OUTBOX_MAX_ATTEMPTS") or "20", maximum=1000
             ),
-            cors_allowed_origins=_parse_origins(get("CORS_ALLOWED_ORIGINS"), production=production),
-            persisted_queries=persisted_queries,
-            persisted_queries_manifest=Path(manifest_raw) if manifest_raw else None,
         )
-
-    def listening_on(self, host: str, port: int) -> Settings:
-        """These settings for a server on host:port (the public URL follows it
-        unless PUBLIC_URL was given)."""
-        if self.public_url_configured:
-            return replace(self, host=host, port=port)
-        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - a name, no bind
-        if ":" in shown:
-            shown = f"[{shown}]"
-        return replace(self, host=host, port=port, public_url=f"http://{shown}:{port}")
 
     def resolved_secret_key(self) -> bytes:
         """The configured key, or (development only) one kept under var/."""

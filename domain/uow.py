@@ -17,7 +17,8 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from domain.enums import ActorKind, AuditAction, EmailKind
+from domain.emails import EmailPayload
+from domain.enums import AuditAction
 from domain.models import AuditEvent, OutboxMessage
 from domain.principal import Principal
 
@@ -51,21 +52,19 @@ class UnitOfWork:
             account_id=actor.account_id,
             action=action,
             actor_kind=actor.kind,
-            actor_user_id=actor.user_id if actor.kind == ActorKind.USER else None,
-            actor_token_id=actor.token_id if actor.kind == ActorKind.API_TOKEN else None,
+            actor_user_id=actor.acting_user_id,
+            actor_token_id=actor.acting_token_id,
             target_user_id=target_user_id,
             data=dict(data) if data is not None else None,
             created_at=self.now,
             using_db=self.connection,
         )
 
-    async def email(
-        self, *, account_id: int | None, kind: EmailKind, payload: Mapping[str, Any]
-    ) -> None:
+    async def email(self, *, account_id: int | None, payload: EmailPayload) -> None:
         message = await OutboxMessage.create(
             account_id=account_id,
-            kind=kind,
-            payload=dict(payload),
+            kind=payload.email_kind,
+            payload=payload.to_payload(),
             created_at=self.now,
             available_at=self.now,
             using_db=self.connection,

@@ -29,10 +29,10 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 from strawberry.dataloader import DataLoader
 
-from domain import queries
 from domain.clock import SYSTEM_CLOCK, Clock
 from domain.models import Account, ApiToken, Invitation, LicenseAssignment, User
 from domain.principal import Principal
+from domain.reads import batches
 from schema.errors import UnauthenticatedError
 
 
@@ -72,28 +72,28 @@ class AccountLoaders:
 
     async def _accounts(self, keys: list[int]) -> list[Account | None]:
         scoped = [key if key == self.account_id else -1 for key in keys]
-        return await queries.accounts_by_ids(account_ids=scoped)
+        return await batches.accounts_by_ids(account_ids=scoped)
 
     async def _pending_invitations(self, keys: list[int]) -> list[int]:
         scoped = [key if key == self.account_id else -1 for key in keys]
-        return await queries.pending_invitation_counts(account_ids=scoped)
+        return await batches.pending_invitation_counts(account_ids=scoped)
 
     async def _users(self, keys: list[int]) -> list[User | None]:
-        return await queries.users_by_ids(account_id=self.account_id, ids=keys)
+        return await batches.users_by_ids(account_id=self.account_id, ids=keys)
 
     async def _owners(self, keys: list[int]) -> list[User | None]:
-        return await queries.owner_by_account_ids(account_id=self.account_id, keys=keys)
+        return await batches.owner_by_account_ids(account_id=self.account_id, keys=keys)
 
     async def _latest_invitations(self, keys: list[int]) -> list[Invitation | None]:
-        return await queries.latest_invitation_by_user_ids(
+        return await batches.latest_invitation_by_user_ids(
             account_id=self.account_id, user_ids=keys
         )
 
     async def _assignments(self, keys: list[int]) -> list[list[LicenseAssignment]]:
-        return await queries.assignments_by_user_ids(account_id=self.account_id, user_ids=keys)
+        return await batches.assignments_by_user_ids(account_id=self.account_id, user_ids=keys)
 
     async def _api_tokens(self, keys: list[int]) -> list[ApiToken | None]:
-        return await queries.api_tokens_by_ids(account_id=self.account_id, ids=keys)
+        return await batches.api_tokens_by_ids(account_id=self.account_id, ids=keys)
 
 
 class Loaders:

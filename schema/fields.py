@@ -1,4 +1,4 @@
-"""Typed forms of Strawberry's field decorators.
+"""Typed forms of Strawberry's field decorators, and the ID of an object.
 
 `@strawberry.field(description=...)` is typed as returning Any, which strict
 mypy rejects on a decorated method ("untyped decorator"). These wrappers do
@@ -24,3 +24,8 @@ def resolver(*, description: str, name: str | None = None) -> Callable[[F], F]:
 def mutation(*, description: str) -> Callable[[F], F]:
     decorate: Callable[[F], F] = strawberry.mutation(description=description)
     return decorate
+
+
+def object_id(key: int) -> strawberry.ID:
+    """The contract's opaque ID of an object: the decimal form of its key."""
+    return strawberry.ID(str(key))

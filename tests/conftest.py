@@ -7,22 +7,28 @@ TEST_DATABASE_URL=postgres://…: one migrated database, emptied before each tes
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from tortoise import Tortoise, connections
 
 from domain import config
 from domain.clock import FixedClock
 from domain.db import close_database, init_database, migrate
+from domain.models import ApiToken
+from domain.principal import Principal
+from domain.services.accounts import CreatedAccount
 from domain.uow import set_outbox_dispatcher
-
-POSTGRES_URL = os.environ.get("TEST_DATABASE_URL") or None
-TEST_SECRET_KEY = b"test-secret-key-0123456789abcdef"
+from tests.support.database import (
+    POSTGRES_URL,
+    TEST_SECRET_KEY,
+    reset_postgres,
+    truncate_postgres,
+)
+from tests.support.factories import make_account
+from tests.support.principals import api_token_principal, owner_principal
 
 
 @pytest.fixture
@@ -30,39 +36,15 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def backend_name() -> str:
-    return "postgres" if POSTGRES_URL else "sqlite"
-
-
 @pytest.fixture(scope="session")
 def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> str:
     if POSTGRES_URL:
-        asyncio.run(_reset_postgres(POSTGRES_URL))
+        asyncio.run(reset_postgres(POSTGRES_URL))
         asyncio.run(migrate(POSTGRES_URL))
         return POSTGRES_URL
     path = tmp_path_factory.mktemp("template") / "template.db"
     asyncio.run(migrate(f"sqlite://{path}"))
     return str(path)
-
-
-async def _reset_postgres(url: str) -> None:
-    await init_database(url)
-    try:
-        await connections.get("default").execute_script(
-            "DROP SCHEMA public CASCADE; CREATE SCHEMA public;"
-        )
-    finally:
-        await Tortoise.close_connections()
-
-
-async def _truncate_postgres() -> None:
-    client = connections.get("default")
-    _, rows = await client.execute_query(
-        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-        "AND tablename NOT LIKE 'tortoise%'"
-    )
-    tables = ", ".join(f'"{row["tablename"]}"' for row in rows)
-    await client.execute_script(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
 
 
 @pytest.fixture
@@ -88,7 +70,7 @@ def domain_config() -> Iterator[config.DomainConfig]:
 async def db(database_url: str) -> AsyncIterator[str]:
     await init_database(database_url)
     if POSTGRES_URL:
-        await _truncate_postgres()
+        await truncate_postgres()
     try:
         yield database_url
     finally:
@@ -98,3 +80,20 @@ async def db(database_url: str) -> AsyncIterator[str]:
 @pytest.fixture
 def clock() -> FixedClock:
     return FixedClock(datetime(2026, 3, 10, 12, 0, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+async def account(db: str, clock: FixedClock) -> CreatedAccount:
+    """Acme: 5 seats, its owner (no password yet) and its API token."""
+    return await make_account(clock)
+
+
+@pytest.fixture
+def owner(account: CreatedAccount) -> Principal:
+    return owner_principal(account.account_id, account.owner_user_id)
+
+
+@pytest.fixture
+async def api_token_actor(account: CreatedAccount) -> Principal:
+    token = await ApiToken.get(account_id=account.account_id)
+    return api_token_principal(account.account_id, token.id)

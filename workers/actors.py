@@ -30,7 +30,8 @@ from workers.broker import (
     worker_runtime,
 )
 from workers.jobs import run_periodic_job
-from workers.outbox import DeliveryStatus, deliver_outbox_message
+from workers.outbox.delivery import deliver_outbox_message
+from workers.outbox.results import DeliveryStatus
 
 log = logging.getLogger(__name__)
 

@@ -32,8 +32,10 @@ from domain.clock import SYSTEM_CLOCK, Clock
 from domain.db import close_database, init_database
 from domain.settings import Settings, configure_domain
 from domain.uow import set_outbox_dispatcher
-from workers.mailer import Mailer, mailer_from_url
-from workers.outbox import DeliveryPolicy, mark_enqueued
+from workers.mail import mailer_from_url
+from workers.mail.message import Mailer
+from workers.outbox.policy import DeliveryPolicy
+from workers.outbox.relay import mark_enqueued
 
 log = logging.getLogger(__name__)
 

@@ -29,8 +29,8 @@ class RenderedEmail:
 
 
 @dataclass(frozen=True)
-class InvitationEmail:
-    email_kind: ClassVar[EmailKind] = EmailKind.INVITATION
+class _InviteEmail:
+    email_kind: ClassVar[EmailKind]
     recipient_name: str
     account_name: str
     inviter_name: str | None
@@ -39,13 +39,13 @@ class InvitationEmail:
 
 
 @dataclass(frozen=True)
-class InvitationResentEmail:
+class InvitationEmail(_InviteEmail):
+    email_kind: ClassVar[EmailKind] = EmailKind.INVITATION
+
+
+@dataclass(frozen=True)
+class InvitationResentEmail(_InviteEmail):
     email_kind: ClassVar[EmailKind] = EmailKind.INVITATION_RESENT
-    recipient_name: str
-    account_name: str
-    inviter_name: str | None
-    accept_url: str
-    expires_at: datetime
 
 
 @dataclass(frozen=True)
@@ -65,8 +65,8 @@ class LicenseRemovedEmail:
 
 
 @dataclass(frozen=True)
-class OwnershipTransferredToNewOwnerEmail:
-    email_kind: ClassVar[EmailKind] = EmailKind.OWNERSHIP_TRANSFERRED_TO_NEW_OWNER
+class _OwnershipTransferredEmail:
+    email_kind: ClassVar[EmailKind]
     recipient_name: str
     account_name: str
     new_owner_name: str
@@ -74,12 +74,13 @@ class OwnershipTransferredToNewOwnerEmail:
 
 
 @dataclass(frozen=True)
-class OwnershipTransferredToPreviousOwnerEmail:
+class OwnershipTransferredToNewOwnerEmail(_OwnershipTransferredEmail):
+    email_kind: ClassVar[EmailKind] = EmailKind.OWNERSHIP_TRANSFERRED_TO_NEW_OWNER
+
+
+@dataclass(frozen=True)
+class OwnershipTransferredToPreviousOwnerEmail(_OwnershipTransferredEmail):
     email_kind: ClassVar[EmailKind] = EmailKind.OWNERSHIP_TRANSFERRED_TO_PREVIOUS_OWNER
-    recipient_name: str
-    account_name: str
-    new_owner_name: str
-    previous_owner_name: str
 
 
 @dataclass(frozen=True)

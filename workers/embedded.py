@@ -26,13 +26,11 @@ from domain.clock import SYSTEM_CLOCK, Clock
 from domain.settings import Settings
 from domain.uow import set_outbox_dispatcher
 from workers.jobs import EMBEDDED_PERIODIC_JOBS, run_periodic_jobs
-from workers.mailer import Mailer, mailer_from_url
-from workers.outbox import (
-    DeliveryOutcome,
-    DeliveryPolicy,
-    deliver_due_messages,
-    deliver_outbox_message,
-)
+from workers.mail import mailer_from_url
+from workers.mail.message import Mailer
+from workers.outbox.delivery import deliver_due_messages, deliver_outbox_message
+from workers.outbox.policy import DeliveryPolicy
+from workers.outbox.results import DeliveryOutcome
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ schedulers (or a scheduler plus a manual `licenses billing run`) do no harm:
 
 - relay: enqueue outbox rows nobody enqueued lately (see workers.outbox);
 - expire_invitations: PENDING invitations past expiry become EXPIRED, their
-  licences released (domain.services.users);
+  licences released (domain.services.invitations);
 - period_end: close ended billing periods (domain.services.billing);
 - prune: delete rate-limit records, idempotency records past their 24 h and
   outbox rows sent more than OUTBOX_KEEP_SENT ago.
@@ -19,7 +19,8 @@ from datetime import timedelta
 
 from domain.clock import Clock
 from domain.models import OutboxMessage
-from workers.outbox import DEFAULT_POLICY, DeliveryPolicy, Enqueue, relay_outbox
+from workers.outbox.policy import DEFAULT_POLICY, DeliveryPolicy
+from workers.outbox.relay import Enqueue, relay_outbox
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ async def run_periodic_job(
             raise ValueError("the relay job needs an enqueue function")
         return await relay_outbox(clock=clock, enqueue=enqueue, policy=policy)
     if name == EXPIRE_INVITATIONS:
-        from domain.services.users import expire_invitations  # noqa: PLC0415
+        from domain.services.invitations import expire_invitations  # noqa: PLC0415
 
         return await expire_invitations(clock=clock)
     if name == PERIOD_END:
@@ -69,7 +70,7 @@ async def run_periodic_job(
 
 async def prune(*, clock: Clock) -> dict[str, int]:
     from domain.services.auth import prune_login_failures  # noqa: PLC0415
-    from domain.services.idempotency import prune_idempotency_records  # noqa: PLC0415
+    from domain.services.retention import prune_idempotency_records  # noqa: PLC0415
 
     return {
         "login_failures": await prune_login_failures(clock=clock),

@@ -1,4 +1,5 @@
-"""Seat count rules: bounds, kind of change, and who loses a licence on a reduction."""
+"""Seat rules: who holds a licence, bounds, kind of change, and who loses a
+licence on a reduction."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -8,6 +9,15 @@ from domain.enums import SeatChangeKind, UserStatus
 
 SEAT_MINIMUM = 1
 SEAT_MAXIMUM = 100_000
+
+# The statuses that hold one of the account's licences (`inUse` counts them).
+# An INVITED user holds it already: the invitation took it.
+LICENSED_STATUSES: tuple[UserStatus, ...] = (UserStatus.INVITED, UserStatus.ENABLED)
+
+
+def holds_license(status: UserStatus) -> bool:
+    """Whether a user in `status` holds a licence."""
+    return status in LICENSED_STATUSES
 
 
 def seat_change_kind(current_total: int, new_total: int) -> SeatChangeKind:

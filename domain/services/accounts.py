@@ -5,24 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from domain import config
 from domain.clock import Clock
 from domain.enums import (
     AuditAction,
     BillingInterval,
     EmailKind,
     InvitationKind,
-    InvitationStatus,
     Role,
     UserStatus,
 )
 from domain.errors import DomainError, ErrorCode
-from domain.models import Account, ApiToken, Invitation, User
+from domain.models import Account, User
 from domain.principal import Principal
 from domain.rules.money import check_seat_price_cents
 from domain.rules.periods import shift
 from domain.rules.seats import SEAT_MAXIMUM, SEAT_MINIMUM
-from domain.security import invitation_token, new_api_token_secret, random_token, token_hash
+from domain.services.auth import issue_api_token
+from domain.services.invitation_tokens import create_invitation, email_invitation
 from domain.services.licensing import open_assignment, take_license
 from domain.uow import unit_of_work
 from domain.validation import ACCOUNT_NAME_MAX, clean_email, clean_name, sort_name
@@ -110,29 +109,10 @@ async def create_account(
         )
         await take_license(work, account_id=account.id)
         await open_assignment(work, actor=system, user_id=owner.id)
-        # A placeholder hash first: the real token depends on the row's id.
-        invitation = await Invitation.create(
-            account_id=account.id,
-            user_id=owner.id,
-            kind=InvitationKind.PASSWORD_SET,
-            email=email,
-            token_hash=token_hash(random_token()),
-            status=InvitationStatus.PENDING,
-            created_at=now,
-            expires_at=now + config.current().invitation_ttl,
-            using_db=work.connection,
+        invitation = await create_invitation(
+            work, actor=system, user=owner, kind=InvitationKind.PASSWORD_SET
         )
-        invitation.token_hash = token_hash(invitation_token(invitation.id, 1))
-        await invitation.save(using_db=work.connection, update_fields=["token_hash"])
-        secret = new_api_token_secret()
-        api_token = await ApiToken.create(
-            account_id=account.id,
-            name="Created with the account",
-            prefix=secret[:12],
-            secret_hash=token_hash(secret),
-            created_at=now,
-            using_db=work.connection,
-        )
+        token = await issue_api_token(work, actor=system, name="Created with the account")
         await work.audit(
             actor=system,
             action=AuditAction.ACCOUNT_CREATED,
@@ -149,11 +129,7 @@ async def create_account(
         await work.audit(
             actor=system,
             action=AuditAction.API_TOKEN_CREATED,
-            data={"apiTokenId": api_token.id, "name": api_token.name},
+            data={"apiTokenId": token.api_token.id, "name": token.api_token.name},
         )
-        await work.email(
-            account_id=account.id,
-            kind=EmailKind.OWNER_PASSWORD_SET,
-            payload={"invitationId": invitation.id, "tokenVersion": 1},
-        )
-    return CreatedAccount(account_id=account.id, owner_user_id=owner.id, api_token=secret)
+        await email_invitation(work, invitation, kind=EmailKind.OWNER_PASSWORD_SET)
+    return CreatedAccount(account_id=account.id, owner_user_id=owner.id, api_token=token.secret)

@@ -18,10 +18,11 @@ from tortoise.expressions import Q
 
 from domain import config
 from domain.clock import Clock
-from domain.enums import ActorKind, AuditAction, Role, UserStatus
+from domain.enums import ActorKind, AuditAction, Role
 from domain.errors import DomainError, ErrorCode
 from domain.models import ApiToken, LoginFailure, Session, User
 from domain.principal import Principal, parse_id, require_admin
+from domain.rules.seats import LICENSED_STATUSES
 from domain.security import (
     API_TOKEN_PREFIX,
     MAX_PASSWORD_LENGTH,
@@ -30,7 +31,7 @@ from domain.security import (
     verify_password,
 )
 from domain.services.sessions import SessionGrant, start_session
-from domain.uow import unit_of_work
+from domain.uow import UnitOfWork, unit_of_work
 from domain.validation import EMAIL_MAX, clean_email, clean_name
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,6 @@ MAX_BEARER_LENGTH = 200
 # LoginFailure.scope is a VARCHAR(400): "client:" + address must fit.
 MAX_CLIENT_ADDRESS_LENGTH = 300
 
-_LICENSED = (UserStatus.INVITED, UserStatus.ENABLED)
 # Ids are 32-bit columns; PostgreSQL refuses a larger parameter with an error
 # (parse_id lets up to 18 digits through), so such an id is simply not found.
 _MAX_ID = 2**31 - 1
@@ -150,7 +150,7 @@ async def login(
             ErrorCode.RATE_LIMITED, "Too many failed sign-in attempts; try again later."
         )
 
-    query = User.filter(email_key=key, status__in=_LICENSED, password_hash__isnull=False)
+    query = User.filter(email_key=key, status__in=LICENSED_STATUSES, password_hash__isnull=False)
     candidates: list[User] = []
     if account_id is None:
         candidates = await query
@@ -242,13 +242,7 @@ async def authenticate(*, bearer: str, clock: Clock) -> Principal:
         raise _unauthenticated()
     if _is_stale(user.last_active_at, stale_before):
         await _touch(User, user.id, "last_active_at", now, stale_before)
-    return Principal(
-        account_id=session.account_id,
-        kind=ActorKind.USER,
-        role=user.role,
-        user_id=user.id,
-        session_id=session.id,
-    )
+    return Principal.of_user(user, session_id=session.id)
 
 
 def _is_stale(last: datetime | None, stale_before: datetime) -> bool:
@@ -283,27 +277,33 @@ class CreatedApiToken:
     secret: str
 
 
+async def issue_api_token(work: UnitOfWork, *, actor: Principal, name: str) -> CreatedApiToken:
+    """A new token of the actor's account (the caller audits it)."""
+    secret = new_api_token_secret()
+    api_token = await ApiToken.create(
+        account_id=actor.account_id,
+        name=name,
+        prefix=secret[:API_TOKEN_PREFIX_LENGTH],
+        secret_hash=token_hash(secret),
+        created_by_id=actor.acting_user_id,
+        created_at=work.now,
+        using_db=work.connection,
+    )
+    return CreatedApiToken(api_token=api_token, secret=secret)
+
+
 async def create_api_token(*, actor: Principal, name: str, clock: Clock) -> CreatedApiToken:
     """ADMIN or OWNER (API tokens too). The token belongs to the account."""
     require_admin(actor)
     token_name = clean_name(name, field="name")
-    secret = new_api_token_secret()
     async with unit_of_work(clock.now()) as work:
-        api_token = await ApiToken.create(
-            account_id=actor.account_id,
-            name=token_name,
-            prefix=secret[:API_TOKEN_PREFIX_LENGTH],
-            secret_hash=token_hash(secret),
-            created_by_id=actor.user_id if actor.kind == ActorKind.USER else None,
-            created_at=work.now,
-            using_db=work.connection,
-        )
+        created = await issue_api_token(work, actor=actor, name=token_name)
         await work.audit(
             actor=actor,
             action=AuditAction.API_TOKEN_CREATED,
-            data={"apiTokenId": api_token.id, "name": token_name},
+            data={"apiTokenId": created.api_token.id, "name": token_name},
         )
-    return CreatedApiToken(api_token=api_token, secret=secret)
+    return created
 
 
 async def revoke_api_token(*, actor: Principal, token_id: str, clock: Clock) -> ApiToken:

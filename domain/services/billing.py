@@ -6,8 +6,9 @@ crash leaves it consistent at a period boundary. On PostgreSQL the common
 case, an account with one period ended and no licence to release (no
 scheduled reduction, or one the licences in use fit in), is closed for a
 whole batch of accounts in one transaction of a few set-based statements
-(`_renew_batch`): the same changes, without the ten round trips per account
-that bounded the job at a few hundred accounts per second.
+(`billing_batch`): the same changes, without the ten round trips per account
+that bounded the job at a few hundred accounts per second. Both paths take
+the roll and the amount from `domain.rules.renewal`.
 
 Exactly once, under any number of concurrent runners: the first write of a
 period's transaction is the conditional roll `WHERE id = ? AND period_index = k`.
@@ -19,23 +20,19 @@ releases, the reduction and the charge happen once. The unique index
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
-from tortoise import connections
 from tortoise.exceptions import IntegrityError
 
 from domain.clock import Clock
+from domain.emails import LicensesReleasedPayload
 from domain.enums import (
-    ActorKind,
     AssignmentEndReason,
     AuditAction,
-    BillingInterval,
     ChargeKind,
-    EmailKind,
     InvitationKind,
     InvitationStatus,
     Role,
@@ -43,8 +40,15 @@ from domain.enums import (
 )
 from domain.models import Account, Charge, Invitation, User
 from domain.principal import Principal
-from domain.rules.periods import period_bounds
-from domain.rules.seats import ReleaseCandidate, choose_released, licenses_over
+from domain.rules.renewal import Renewal, next_period, price_renewal, renewal_audit_data
+from domain.rules.seats import (
+    LICENSED_STATUSES,
+    ReleaseCandidate,
+    choose_released,
+    licenses_over,
+)
+from domain.services.billing_batch import DueAccount, renew_batch
+from domain.services.invitation_tokens import revoke_pending_invitations
 from domain.services.licensing import expire_overdue_invitations, release_license
 from domain.uow import UnitOfWork, unit_of_work
 
@@ -83,7 +87,7 @@ async def run_period_end(
         if account_id is not None:
             query = query.filter(id=account_id)
         batch = cast(
-            list[_DueAccount],
+            list[DueAccount],
             await query.order_by("id")
             .limit(batch_size)
             .values_list(
@@ -98,7 +102,7 @@ async def run_period_end(
         accounts_due += len(batch)
         # The common case, a plain renewal, for the whole batch at once;
         # what it leaves (and what it cannot do) goes the per-account way.
-        renewed_now = await _renew_batch(batch, now)
+        renewed_now = await renew_batch(batch, now)
         renewed += len(renewed_now)
         for due_id, *_ in batch:
             if due_id in renewed_now:
@@ -124,184 +128,6 @@ async def run_period_end(
     )
 
 
-# id, period_index, billing_anchor, billing_interval, scheduled_total, seats_in_use
-_DueAccount = tuple[int, int, datetime, str, int | None, int]
-
-
-@dataclass(frozen=True, slots=True)
-class _Renewal:
-    account_id: int
-    index: int  # the period being closed
-    start: datetime  # of the next period
-    end: datetime
-    reduce_to: int | None  # the scheduled total, applied now
-
-
-async def _renew_batch(batch: list[_DueAccount], now: datetime) -> set[int]:
-    """Close, in ONE transaction, the ended period of every account of the
-    batch that needs no licence released: one period ended (the next one not
-    yet), and no scheduled reduction or one the licences in use fit in.
-    Returns the accounts it closed.
-
-    The same changes as `_close_period` for those accounts (the conditional
-    roll first, the reduction with its SEAT_REDUCTION_APPLIED event, the
-    RENEWAL charge, the PERIOD_RENEWED event), made with a few set-based
-    statements instead of about ten per account: the per-statement round
-    trips were the job's cost. PostgreSQL only (arrays). What it does not
-    close (another runner did, the state changed, an overdue invitation to
-    expire first, other backends, any error) goes the per-account way,
-    which reads its state again, so nothing is lost or done twice.
-    """
-    if connections.get("default").capabilities.dialect != "postgres":
-        return set()
-    renewals: list[_Renewal] = []
-    for account_id, index, anchor, interval, scheduled_total, in_use in batch:
-        if scheduled_total is not None and scheduled_total < in_use:
-            continue  # licences to release: the per-account way
-        start, end = period_bounds(anchor, BillingInterval(interval), index + 1)
-        if end > now:  # exactly one period to close
-            renewals.append(_Renewal(account_id, index, start, end, scheduled_total))
-    if not renewals:
-        return set()
-    try:
-        async with unit_of_work(now) as work:
-            return await _renew_rows(work, renewals)
-    except Exception:
-        log.warning("batched renewal failed; renewing one account at a time", exc_info=True)
-        return set()
-
-
-async def _renew_rows(work: UnitOfWork, renewals: list[_Renewal]) -> set[int]:
-    connection = work.connection
-    renewals.sort(key=lambda renewal: renewal.account_id)
-    ids = [renewal.account_id for renewal in renewals]
-    # Account rows locked in id order (two batch runners cannot deadlock);
-    # the totals read here are the "before" of the reductions.
-    locked = await connection.execute_query_dict(
-        "SELECT id, seats_total FROM accounts WHERE id = ANY($1::int[]) "
-        "ORDER BY id FOR NO KEY UPDATE",
-        [ids],
-    )
-    before = {row["id"]: row["seats_total"] for row in locked}
-    # The conditional roll: whoever matches period_index = k owns the end of
-    # period k, exactly as in _close_period. It also checks again, under the
-    # lock, what made the account fit for this path: the same scheduled
-    # total, the licences in use within it, and no overdue invitation (the
-    # per-account path expires those first).
-    rolled = await connection.execute_query_dict(
-        "UPDATE accounts AS a SET period_index = v.index + 1, "
-        "current_period_start = v.start_at, current_period_end = v.end_at, "
-        "seats_total = COALESCE(v.reduce_to, a.seats_total), scheduled_total = NULL "
-        "FROM unnest($1::int[], $2::int[], $3::timestamptz[], $4::timestamptz[], $5::int[]) "
-        "AS v(id, index, start_at, end_at, reduce_to) "
-        "WHERE a.id = v.id AND a.period_index = v.index "
-        "AND a.scheduled_total IS NOT DISTINCT FROM v.reduce_to "
-        "AND (v.reduce_to IS NULL OR (a.seats_in_use <= v.reduce_to AND NOT EXISTS ("
-        "  SELECT 1 FROM invitations AS i WHERE i.account_id = a.id AND i.kind = $6 "
-        "  AND i.status = $7 AND i.expires_at <= $8))) "
-        "RETURNING a.id, a.seats_total, a.seat_price_cents, a.currency",
-        [
-            ids,
-            [renewal.index for renewal in renewals],
-            [renewal.start for renewal in renewals],
-            [renewal.end for renewal in renewals],
-            [renewal.reduce_to for renewal in renewals],
-            InvitationKind.LICENSE.value,
-            InvitationStatus.PENDING.value,
-            work.now,
-        ],
-    )
-    if not rolled:
-        return set()
-    period = {renewal.account_id: renewal for renewal in renewals}
-    rolled.sort(key=lambda row: row["id"])
-    reduced = [row for row in rolled if period[row["id"]].reduce_to is not None]
-    if reduced:
-        # Before the PERIOD_RENEWED events, as in _close_period.
-        await _insert_audits(
-            work,
-            AuditAction.SEAT_REDUCTION_APPLIED,
-            [row["id"] for row in reduced],
-            [
-                {"before": before[row["id"]], "after": row["seats_total"], "releasedUserIds": []}
-                for row in reduced
-            ],
-        )
-    charged = await connection.execute_query_dict(
-        "INSERT INTO charges (account_id, kind, quantity, unit_amount_cents, amount_cents, "
-        "currency, period_start, period_end, created_at) "
-        "SELECT v.account_id, $1, v.quantity, v.unit, v.amount, v.currency, v.start_at, "
-        "v.end_at, $2 FROM unnest($3::int[], $4::int[], $5::bigint[], $6::bigint[], "
-        "$7::text[], $8::timestamptz[], $9::timestamptz[]) "
-        "AS v(account_id, quantity, unit, amount, currency, start_at, end_at) "
-        # The unique renewal index is the last guard: a duplicate is not
-        # charged twice (as in _renewal_charge), its charge is looked up.
-        "ON CONFLICT (account_id, period_start) WHERE kind = 'RENEWAL' DO NOTHING "
-        "RETURNING id, account_id",
-        [
-            ChargeKind.RENEWAL.value,
-            work.now,
-            [row["id"] for row in rolled],
-            [row["seats_total"] for row in rolled],
-            [row["seat_price_cents"] for row in rolled],
-            [row["seats_total"] * row["seat_price_cents"] for row in rolled],
-            [row["currency"] for row in rolled],
-            [period[row["id"]].start for row in rolled],
-            [period[row["id"]].end for row in rolled],
-        ],
-    )
-    charge_of = {row["account_id"]: row["id"] for row in charged}
-    for row in rolled:
-        if row["id"] not in charge_of:
-            start = period[row["id"]].start
-            log.warning("renewal of account %s from %s already charged", row["id"], start)
-            existing = (
-                await Charge.filter(
-                    account_id=row["id"], kind=ChargeKind.RENEWAL, period_start=start
-                )
-                .using_db(connection)
-                .first()
-            )
-            charge_of[row["id"]] = existing.id if existing else None
-    await _insert_audits(
-        work,
-        AuditAction.PERIOD_RENEWED,
-        [row["id"] for row in rolled],
-        [
-            {
-                "periodIndex": period[row["id"]].index + 1,
-                "periodStart": period[row["id"]].start.isoformat(),
-                "periodEnd": period[row["id"]].end.isoformat(),
-                "quantity": row["seats_total"],
-                "amountCents": row["seats_total"] * row["seat_price_cents"],
-                "currency": row["currency"],
-                "chargeId": charge_of[row["id"]],
-            }
-            for row in rolled
-        ],
-    )
-    return {row["id"] for row in rolled}
-
-
-async def _insert_audits(
-    work: UnitOfWork, action: AuditAction, account_ids: list[int], data: list[dict[str, Any]]
-) -> None:
-    """One SYSTEM audit event per account, in the order given (one statement)."""
-    await work.connection.execute_query(
-        "INSERT INTO audit_events (account_id, action, actor_kind, data, created_at) "
-        "SELECT v.account_id, $1, $2, v.data::jsonb, $3 "
-        "FROM unnest($4::int[], $5::text[]) WITH ORDINALITY AS v(account_id, data, n) "
-        "ORDER BY v.n",
-        [
-            action.value,
-            ActorKind.SYSTEM.value,
-            work.now,
-            account_ids,
-            [json.dumps(item, separators=(",", ":")) for item in data],
-        ],
-    )
-
-
 async def _catch_up(account_id: int, now: datetime) -> list[_ClosedPeriod]:
     """Close the account's ended periods one by one, oldest first."""
     closed: list[_ClosedPeriod] = []
@@ -318,13 +144,17 @@ async def _catch_up(account_id: int, now: datetime) -> list[_ClosedPeriod]:
 
 async def _close_period(account: Account, now: datetime) -> _ClosedPeriod | None:
     index = account.period_index
-    start, end = period_bounds(account.billing_anchor, account.billing_interval, index + 1)
+    period = next_period(account.billing_anchor, account.billing_interval, index)
     async with unit_of_work(now) as work:
         # The first write: whoever matches period_index = k owns period k's end.
         rolled = (
             await Account.filter(id=account.id, period_index=index)
             .using_db(work.connection)
-            .update(period_index=index + 1, current_period_start=start, current_period_end=end)
+            .update(
+                period_index=period.index,
+                current_period_start=period.start,
+                current_period_end=period.end,
+            )
         )
         if rolled != 1:
             return None
@@ -334,26 +164,21 @@ async def _close_period(account: Account, now: datetime) -> _ClosedPeriod | None
         if current.scheduled_total is not None:
             released = await _apply_reduction(work, system, current)
             current = await Account.get(id=account.id, using_db=work.connection)
-        charge = await _renewal_charge(work, current, start, end)
+        renewal = price_renewal(
+            period, seats_total=current.seats_total, seat_price_cents=current.seat_price_cents
+        )
+        charge = await _renewal_charge(work, current, renewal)
         await work.audit(
             actor=system,
             action=AuditAction.PERIOD_RENEWED,
-            data={
-                "periodIndex": index + 1,
-                "periodStart": start.isoformat(),
-                "periodEnd": end.isoformat(),
-                "quantity": current.seats_total,
-                "amountCents": current.seats_total * current.seat_price_cents,
-                "currency": current.currency,
-                "chargeId": charge.id if charge else None,
-            },
+            data=renewal_audit_data(
+                renewal, currency=current.currency, charge_id=charge.id if charge else None
+            ),
         )
     return _ClosedPeriod(released_user_ids=tuple(released))
 
 
-async def _renewal_charge(
-    work: UnitOfWork, account: Account, start: datetime, end: datetime
-) -> Charge | None:
+async def _renewal_charge(work: UnitOfWork, account: Account, renewal: Renewal) -> Charge | None:
     try:
         # A savepoint, so that a duplicate leaves the roll and the reduction
         # of this transaction intact (PostgreSQL aborts a transaction on error).
@@ -361,18 +186,19 @@ async def _renewal_charge(
             return await Charge.create(
                 account_id=account.id,
                 kind=ChargeKind.RENEWAL,
-                quantity=account.seats_total,
-                unit_amount_cents=account.seat_price_cents,
-                amount_cents=account.seats_total * account.seat_price_cents,
+                quantity=renewal.quantity,
+                unit_amount_cents=renewal.unit_amount_cents,
+                amount_cents=renewal.amount_cents,
                 currency=account.currency,
-                period_start=start,
-                period_end=end,
+                period_start=renewal.period.start,
+                period_end=renewal.period.end,
                 created_at=work.now,
                 using_db=savepoint,
             )
     except IntegrityError:
         # Not reachable while the conditional roll guards the period; should
         # a renewal exist already (data repaired by hand), it is not doubled.
+        start = renewal.period.start
         log.warning("renewal of account %s from %s already charged", account.id, start)
         return (
             await Charge.filter(account_id=account.id, kind=ChargeKind.RENEWAL, period_start=start)
@@ -383,9 +209,7 @@ async def _renewal_charge(
 
 async def _release_candidates(work: UnitOfWork, account_id: int) -> list[ReleaseCandidate]:
     users = (
-        await User.filter(
-            account_id=account_id, status__in=[UserStatus.INVITED, UserStatus.ENABLED]
-        )
+        await User.filter(account_id=account_id, status__in=LICENSED_STATUSES)
         .using_db(work.connection)
         .only("id", "status", "role", "last_active_at", "created_at")
     )
@@ -431,11 +255,7 @@ async def _apply_reduction(work: UnitOfWork, system: Principal, account: Account
                 work, actor=system, user_id=user_id, reason=AssignmentEndReason.SEAT_REDUCTION
             ):
                 continue
-            revoked = (
-                await Invitation.filter(user_id=user_id, status=InvitationStatus.PENDING)
-                .using_db(work.connection)
-                .update(status=InvitationStatus.REVOKED, revoked_at=work.now)
-            )
+            revoked = await revoke_pending_invitations(work, user_id=user_id)
             await work.audit(
                 actor=system,
                 action=AuditAction.LICENSE_RELEASED,
@@ -482,12 +302,11 @@ async def _apply_reduction(work: UnitOfWork, system: Principal, account: Account
         )
         await work.email(
             account_id=account.id,
-            kind=EmailKind.LICENSES_RELEASED,
-            payload={
-                "accountId": account.id,
-                "recipientUserId": owner.id if owner else None,
-                "userIds": released,
-                "newTotal": applied_total,
-            },
+            payload=LicensesReleasedPayload(
+                account_id=account.id,
+                recipient_user_id=owner.id if owner else None,
+                user_ids=tuple(released),
+                new_total=applied_total,
+            ),
         )
     return released

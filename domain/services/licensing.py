@@ -1,4 +1,4 @@
-"""Taking and releasing licences: the steps every use case shares.
+"""Licences: assign and unassign, and the take/release steps every use case shares.
 
 The seat counter on the account moves only through these functions, always
 with a conditional UPDATE, so `in use <= total` holds under any concurrency
@@ -11,18 +11,102 @@ from datetime import datetime
 
 from tortoise.expressions import F
 
+from domain.clock import Clock
+from domain.emails import LicenseRemovedPayload
 from domain.enums import (
-    ActorKind,
     AssignmentEndReason,
     AuditAction,
+    EmailKind,
     InvitationKind,
     InvitationStatus,
+    Role,
     UserStatus,
 )
 from domain.errors import DomainError, ErrorCode
 from domain.models import Account, Invitation, LicenseAssignment, Session, User
 from domain.principal import Principal
+from domain.rules.seats import LICENSED_STATUSES
+from domain.services.account_lock import licence_change, reload_user
+from domain.services.invitation_tokens import (
+    create_invitation,
+    email_invitation,
+    revoke_pending_invitations,
+)
 from domain.uow import UnitOfWork
+
+# ---------------------------------------------------------------------------
+# Assign / unassign
+
+
+async def assign_license(*, actor: Principal, user_id: str, clock: Clock) -> User:
+    """Give a DISABLED user a licence: ENABLED with a password, else INVITED
+    with a new invitation."""
+    async with licence_change(actor=actor, user_id=user_id, clock=clock) as (work, user):
+        if user.holds_license:
+            raise _already_licensed()
+        await expire_overdue_invitations(work, account_id=actor.account_id, now=work.now)
+        new_status = UserStatus.ENABLED if user.password_hash else UserStatus.INVITED
+        if not await grant_license(work, actor=actor, user_id=user.id, status=new_status):
+            raise _already_licensed()
+        assigned = await reload_user(work, user.id)
+        invitation = None
+        if new_status == UserStatus.INVITED:
+            invitation = await create_invitation(
+                work, actor=actor, user=assigned, kind=InvitationKind.LICENSE
+            )
+        await work.audit(
+            actor=actor,
+            action=AuditAction.LICENSE_ASSIGNED,
+            target_user_id=user.id,
+            data={
+                "status": new_status.value,
+                "invitationId": invitation.id if invitation else None,
+            },
+        )
+        if invitation is not None:
+            await email_invitation(work, invitation, kind=EmailKind.INVITATION)
+    return assigned
+
+
+async def unassign_license(*, actor: Principal, user_id: str, clock: Clock) -> User:
+    """Release the user's licence at once: DISABLED, signed out, invitation revoked."""
+    async with licence_change(actor=actor, user_id=user_id, clock=clock) as (work, user):
+        if user.role == Role.OWNER:
+            raise DomainError(
+                ErrorCode.OWNER_LICENSE_REQUIRED, "The account owner always holds a licence."
+            )
+        if not user.holds_license:
+            raise _not_licensed()
+        previous_status = user.status
+        revoked = await revoke_pending_invitations(work, user_id=user.id)
+        released = await release_license(
+            work, actor=actor, user_id=user.id, reason=AssignmentEndReason.UNASSIGNED
+        )
+        if not released:
+            raise _not_licensed()
+        await work.audit(
+            actor=actor,
+            action=AuditAction.LICENSE_UNASSIGNED,
+            target_user_id=user.id,
+            data={"previousStatus": previous_status.value, "invitationRevoked": revoked > 0},
+        )
+        await work.email(
+            account_id=actor.account_id, payload=LicenseRemovedPayload(user_id=user.id)
+        )
+        unassigned = await reload_user(work, user.id)
+    return unassigned
+
+
+def _already_licensed() -> DomainError:
+    return DomainError(ErrorCode.ALREADY_LICENSED, "This user already holds a licence.")
+
+
+def _not_licensed() -> DomainError:
+    return DomainError(ErrorCode.NOT_LICENSED, "This user holds no licence.")
+
+
+# ---------------------------------------------------------------------------
+# Steps
 
 
 async def take_license(work: UnitOfWork, *, account_id: int) -> None:
@@ -50,8 +134,8 @@ async def open_assignment(work: UnitOfWork, *, actor: Principal, user_id: int) -
         user_id=user_id,
         assigned_at=work.now,
         assigned_by_kind=actor.kind,
-        assigned_by_user_id=actor.user_id if actor.kind == ActorKind.USER else None,
-        assigned_by_token_id=actor.token_id if actor.kind == ActorKind.API_TOKEN else None,
+        assigned_by_user_id=actor.acting_user_id,
+        assigned_by_token_id=actor.acting_token_id,
         using_db=work.connection,
     )
 
@@ -65,8 +149,8 @@ async def close_assignment(
         .update(
             unassigned_at=work.now,
             unassigned_by_kind=actor.kind,
-            unassigned_by_user_id=actor.user_id if actor.kind == ActorKind.USER else None,
-            unassigned_by_token_id=actor.token_id if actor.kind == ActorKind.API_TOKEN else None,
+            unassigned_by_user_id=actor.acting_user_id,
+            unassigned_by_token_id=actor.acting_token_id,
             end_reason=reason,
         )
     )
@@ -78,6 +162,27 @@ async def end_sessions(work: UnitOfWork, *, user_id: int) -> None:
         .using_db(work.connection)
         .update(ended_at=work.now)
     )
+
+
+async def grant_license(
+    work: UnitOfWork, *, actor: Principal, user_id: int, status: UserStatus
+) -> bool:
+    """Give a DISABLED user a licence and make it `status`, in one conditional step.
+
+    Refuses (NO_AVAILABLE_LICENSES) when none is free. Returns False when the
+    user is no longer DISABLED: of two concurrent grants only one flips the
+    status, and the caller refuses, rolling back the licence taken.
+    """
+    await take_license(work, account_id=actor.account_id)
+    changed = (
+        await User.filter(id=user_id, account_id=actor.account_id, status=UserStatus.DISABLED)
+        .using_db(work.connection)
+        .update(status=status)
+    )
+    if changed != 1:
+        return False
+    await open_assignment(work, actor=actor, user_id=user_id)
+    return True
 
 
 async def release_license(
@@ -93,7 +198,7 @@ async def release_license(
     Returns False (and changes nothing) when the user no longer holds a licence
     (or is not in `from_status`), so two concurrent releases count once.
     """
-    statuses = [from_status] if from_status else [UserStatus.INVITED, UserStatus.ENABLED]
+    statuses = [from_status] if from_status else list(LICENSED_STATUSES)
     changed = (
         await User.filter(id=user_id, account_id=actor.account_id, status__in=statuses)
         .using_db(work.connection)

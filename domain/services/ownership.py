@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from tortoise.exceptions import IntegrityError
 
 from domain.clock import Clock
-from domain.enums import ActorKind, AuditAction, EmailKind, Role, UserStatus
+from domain.emails import ownership_transferred_notices
+from domain.enums import ActorKind, AuditAction, Role, UserStatus
 from domain.errors import DomainError, ErrorCode
 from domain.models import User
 from domain.principal import Principal, parse_id
+from domain.rules.roles import ASSIGNABLE_ROLES
 from domain.services.licensing import end_sessions
 from domain.uow import unit_of_work
 
@@ -79,7 +81,7 @@ async def transfer_ownership(*, actor: Principal, user_id: str, clock: Clock) ->
                     id=target.id,
                     account_id=actor.account_id,
                     status=UserStatus.ENABLED,
-                    role__in=[Role.ADMIN, Role.MEMBER],
+                    role__in=ASSIGNABLE_ROLES,
                 )
                 .using_db(work.connection)
                 .update(role=Role.OWNER)
@@ -101,21 +103,10 @@ async def transfer_ownership(*, actor: Principal, user_id: str, clock: Clock) ->
                     "newOwnerPreviousRole": Role(target.role).value,
                 },
             )
-            ids = {
-                "accountId": actor.account_id,
-                "previousOwnerId": actor.user_id,
-                "newOwnerId": target.id,
-            }
-            await work.email(
-                account_id=actor.account_id,
-                kind=EmailKind.OWNERSHIP_TRANSFERRED_TO_NEW_OWNER,
-                payload={**ids, "recipientUserId": target.id},
-            )
-            await work.email(
-                account_id=actor.account_id,
-                kind=EmailKind.OWNERSHIP_TRANSFERRED_TO_PREVIOUS_OWNER,
-                payload={**ids, "recipientUserId": actor.user_id},
-            )
+            for notice in ownership_transferred_notices(
+                account_id=actor.account_id, previous_owner_id=actor.user_id, new_owner_id=target.id
+            ):
+                await work.email(account_id=actor.account_id, payload=notice)
             previous_owner = await User.get(id=actor.user_id, using_db=work.connection)
             new_owner = await User.get(id=target.id, using_db=work.connection)
     except IntegrityError as exc:

@@ -1,8 +1,9 @@
 """Changing the seat count: a prorated increase now, or a reduction at the period end.
 
-The preview and the change run the same pure function, `_plan`, on the same
-account row and the same proration instant, so a client that passes the
-preview's `prorationDate` back gets exactly the previewed amount.
+What a change does is decided by the pure rule `domain.rules.seat_change`;
+the preview and the change run it on the same account row and the same
+proration instant, so a client that passes the preview's `prorationDate`
+back gets exactly the previewed amount.
 
 Concurrency: every write is a conditional UPDATE on the values the plan was
 computed from (total, period, scheduled reduction, and for a reduction the
@@ -14,17 +15,18 @@ few attempts), so an amount is never charged on a stale total or period.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from domain import config
 from domain.clock import Clock
-from domain.enums import AuditAction, ChargeKind, EmailKind, Role, SeatChangeKind
+from domain.emails import SeatChangeReceiptPayload
+from domain.enums import AuditAction, ChargeKind, Role, SeatChangeKind
 from domain.errors import DomainError, ErrorCode
 from domain.models import Account, Charge, User
 from domain.principal import Principal, require_admin
-from domain.rules.proration import prorated_amount_cents, proration_span
-from domain.rules.seats import SEAT_MAXIMUM, SEAT_MINIMUM, licenses_over, seat_change_kind
+from domain.rules.seat_change import SeatChangePlan, plan_seat_change, proration_instant
+from domain.rules.seats import SEAT_MAXIMUM, SEAT_MINIMUM
 from domain.uow import UnitOfWork, unit_of_work
 
 # Attempts at a conditional update before giving up; each failure means that
@@ -41,9 +43,7 @@ class SeatChangePreview:
     currency: str
     # The proration instant, a whole second: pass it back to change_seat_count.
     proration_date: datetime
-    # The proration instant for an increase or no change; the end of the
-    # current period for a reduction.
-    effective_at: datetime
+    effective_at: datetime  # as in SeatChangePlan
     agreement_version: str
     licenses_over_new_total: int
 
@@ -63,35 +63,15 @@ class _Moved(Exception):
     """The account changed since it was read: roll back and plan again."""
 
 
-def _plan(account: Account, total: int, at: datetime) -> SeatChangePreview:
-    """What setting the seat count to `total` at the instant `at` does. Pure."""
-    kind = seat_change_kind(account.seats_total, total)
-    amount = 0
-    effective_at = at
-    if kind is SeatChangeKind.INCREASE:
-        remaining, length = proration_span(
-            period_start=account.current_period_start,
-            period_end=account.current_period_end,
-            at=at,
-        )
-        amount = prorated_amount_cents(
-            added_seats=total - account.seats_total,
-            seat_price_cents=account.seat_price_cents,
-            remaining_seconds=remaining,
-            period_seconds=length,
-        )
-    elif kind is SeatChangeKind.DECREASE:
-        effective_at = account.current_period_end
-    return SeatChangePreview(
-        kind=kind,
+def _plan(account: Account, total: int, at: datetime) -> SeatChangePlan:
+    return plan_seat_change(
         current_total=account.seats_total,
         new_total=total,
-        amount_due_now_cents=amount,
-        currency=account.currency,
-        proration_date=at,
-        effective_at=effective_at,
-        agreement_version=config.AGREEMENT_VERSION,
-        licenses_over_new_total=licenses_over(total, account.seats_in_use),
+        in_use=account.seats_in_use,
+        seat_price_cents=account.seat_price_cents,
+        period_start=account.current_period_start,
+        period_end=account.current_period_end,
+        at=at,
     )
 
 
@@ -105,78 +85,20 @@ def _check_total(total: int) -> None:
 
 
 def _proration_instant(proration_date: datetime | None, now: datetime) -> datetime:
-    """The whole second the amount is computed at: the input's, or now."""
-    now_second = now.astimezone(UTC).replace(microsecond=0)
-    if proration_date is None:
-        return now_second
-    if proration_date.tzinfo is None or proration_date.utcoffset() is None:
-        raise DomainError(
-            ErrorCode.INVALID_INPUT, "The proration date needs a UTC offset.", field="prorationDate"
-        )
-    at = proration_date.astimezone(UTC).replace(microsecond=0)
-    if at > now_second:
-        raise DomainError(
-            ErrorCode.INVALID_INPUT, "The proration date is in the future.", field="prorationDate"
-        )
-    max_age = config.current().proration_max_age
-    if now_second - at > max_age:
-        minutes = int(max_age.total_seconds() // 60)
-        raise DomainError(
-            ErrorCode.INVALID_INPUT,
-            f"The proration date is more than {minutes} minutes old; preview the change again.",
-            field="prorationDate",
-        )
-    return at
+    return proration_instant(proration_date, now=now, max_age=config.current().proration_max_age)
 
 
-def _as_read(account: Account) -> dict[str, Any]:
-    """Filter matching the account only while the plan's inputs are unchanged."""
-    unchanged: dict[str, Any] = {
-        "id": account.id,
-        "seats_total": account.seats_total,
-        "period_index": account.period_index,
-    }
-    if account.scheduled_total is None:
-        unchanged["scheduled_total__isnull"] = True
-    else:
-        unchanged["scheduled_total"] = account.scheduled_total
-    return unchanged
-
-
-async def _owner_id(work: UnitOfWork, account_id: int) -> int | None:
-    owner = (
-        await User.filter(account_id=account_id, role=Role.OWNER)
-        .using_db(work.connection)
-        .only("id")
-        .first()
-    )
-    return owner.id if owner else None
-
-
-async def _send_receipt(
-    work: UnitOfWork,
-    *,
-    account: Account,
-    kind: SeatChangeKind,
-    previous_total: int,
-    new_total: int,
-    effective_at: datetime,
-    charge: Charge | None,
-) -> None:
-    # Totals and the effective instant are facts of this change that the
-    # account row no longer shows later; the rest the job re-reads by id.
-    await work.email(
-        account_id=account.id,
-        kind=EmailKind.SEAT_CHANGE_RECEIPT,
-        payload={
-            "accountId": account.id,
-            "recipientUserId": await _owner_id(work, account.id),
-            "kind": kind.value,
-            "previousTotal": previous_total,
-            "newTotal": new_total,
-            "chargeId": charge.id if charge else None,
-            "effectiveAt": effective_at.isoformat(),
-        },
+def _preview(account: Account, plan: SeatChangePlan) -> SeatChangePreview:
+    return SeatChangePreview(
+        kind=plan.kind,
+        current_total=plan.current_total,
+        new_total=plan.new_total,
+        amount_due_now_cents=plan.amount_due_cents,
+        currency=account.currency,
+        proration_date=plan.proration_date,
+        effective_at=plan.effective_at,
+        agreement_version=config.AGREEMENT_VERSION,
+        licenses_over_new_total=plan.licenses_over_new_total,
     )
 
 
@@ -192,7 +114,7 @@ async def preview_seat_change(
     _check_total(total)
     at = _proration_instant(proration_date, clock.now())
     account = await Account.get(id=actor.account_id)
-    return _plan(account, total, at)
+    return _preview(account, _plan(account, total, at))
 
 
 async def change_seat_count(
@@ -232,13 +154,12 @@ async def change_seat_count(
                 # e.g. an increase previewed before someone else's turned it
                 # into a reduction.
                 _check_expected_amount(plan, expected_amount_due_cents)
+                charge = None
                 if plan.kind is SeatChangeKind.INCREASE:
                     charge = await _increase(work, actor, account, plan)
                 elif plan.kind is SeatChangeKind.DECREASE:
-                    charge = None
                     await _schedule_reduction(work, actor, account, plan)
                 else:
-                    charge = None
                     await _cancel_reduction(
                         work, actor, account, plan, reason="SAME_TOTAL_REQUESTED"
                     )
@@ -249,39 +170,45 @@ async def change_seat_count(
     raise SeatChangeConflict("The seat count kept changing; try again.")
 
 
-def _check_expected_amount(plan: SeatChangePreview, expected: int | None) -> None:
-    if expected is not None and expected != plan.amount_due_now_cents:
+async def cancel_scheduled_seat_change(*, actor: Principal, clock: Clock) -> Account:
+    """Drop the scheduled reduction; without effect (nor audit) when none is scheduled."""
+    require_admin(actor)
+    now = clock.now()
+    for _ in range(_MAX_ATTEMPTS):
+        try:
+            async with unit_of_work(now) as work:
+                account = await Account.get(id=actor.account_id, using_db=work.connection)
+                # Keeping the total is the plan: no charge, effective now.
+                plan = _plan(account, account.seats_total, now)
+                if await _cancel_reduction(work, actor, account, plan, reason="CANCELLED"):
+                    account = await Account.get(id=actor.account_id, using_db=work.connection)
+        except _Moved:
+            continue
+        return account
+    raise SeatChangeConflict("The seat count kept changing; try again.")
+
+
+def _check_expected_amount(plan: SeatChangePlan, expected: int | None) -> None:
+    if expected is not None and expected != plan.amount_due_cents:
         raise DomainError(
             ErrorCode.AMOUNT_MISMATCH,
-            f"The amount due now is {plan.amount_due_now_cents}, not {expected}.",
+            f"The amount due now is {plan.amount_due_cents}, not {expected}.",
             field="expectedAmountDueCents",
         )
 
 
 async def _increase(
-    work: UnitOfWork, actor: Principal, account: Account, plan: SeatChangePreview
+    work: UnitOfWork, actor: Principal, account: Account, plan: SeatChangePlan
 ) -> Charge:
-    moved = (
-        await Account.filter(**_as_read(account))
-        .using_db(work.connection)
-        .update(seats_total=plan.new_total, scheduled_total=None)
-    )
-    if moved != 1:
-        raise _Moved
-    # The charge covers the proration instant to the period end; an instant
-    # outside the period (clamped by the proration rule) is clamped alike.
-    span_start = min(
-        max(plan.proration_date, account.current_period_start), account.current_period_end
-    )
-    added = plan.new_total - plan.current_total
+    await _move(work, account, seats_total=plan.new_total, scheduled_total=None)
     charge = await Charge.create(
         account_id=account.id,
         kind=ChargeKind.SEAT_INCREASE,
-        quantity=added,
+        quantity=plan.new_total - plan.current_total,
         unit_amount_cents=account.seat_price_cents,
-        amount_cents=plan.amount_due_now_cents,
+        amount_cents=plan.amount_due_cents,
         currency=account.currency,
-        period_start=span_start,
+        period_start=plan.charged_from,
         period_end=account.current_period_end,
         created_at=work.now,
         using_db=work.connection,
@@ -292,36 +219,20 @@ async def _increase(
         data={
             "before": plan.current_total,
             "after": plan.new_total,
-            "amountCents": plan.amount_due_now_cents,
+            "amountCents": plan.amount_due_cents,
             "currency": account.currency,
             "prorationDate": plan.proration_date.isoformat(),
             "chargeId": charge.id,
         },
     )
     if account.scheduled_total is not None:
-        await work.audit(
-            actor=actor,
-            action=AuditAction.SEAT_REDUCTION_CANCELLED,
-            data={
-                "scheduledTotal": account.scheduled_total,
-                "total": plan.new_total,
-                "reason": "SEATS_INCREASED",
-            },
-        )
-    await _send_receipt(
-        work,
-        account=account,
-        kind=plan.kind,
-        previous_total=plan.current_total,
-        new_total=plan.new_total,
-        effective_at=plan.effective_at,
-        charge=charge,
-    )
+        await _audit_cancelled(work, actor, account, plan, reason="SEATS_INCREASED")
+    await _send_receipt(work, account, plan, charge=charge)
     return charge
 
 
 async def _schedule_reduction(
-    work: UnitOfWork, actor: Principal, account: Account, plan: SeatChangePreview
+    work: UnitOfWork, actor: Principal, account: Account, plan: SeatChangePlan
 ) -> None:
     if plan.licenses_over_new_total > 0:
         raise DomainError(
@@ -330,15 +241,14 @@ async def _schedule_reduction(
             f"{plan.new_total}.",
             field="total",
         )
-    moved = (
-        await Account.filter(**_as_read(account), seats_in_use__lte=plan.new_total)
-        .using_db(work.connection)
-        .update(scheduled_total=plan.new_total)
+    # Re-planned from fresh values when it moved: licences taken meanwhile
+    # give SEATS_BELOW_USAGE on the next attempt.
+    await _move(
+        work,
+        account,
+        also={"seats_in_use__lte": plan.new_total},
+        scheduled_total=plan.new_total,
     )
-    if moved != 1:
-        # Re-planned from fresh values: licences taken meanwhile give
-        # SEATS_BELOW_USAGE on the next attempt.
-        raise _Moved
     await work.audit(
         actor=actor,
         action=AuditAction.SEAT_REDUCTION_SCHEDULED,
@@ -349,67 +259,83 @@ async def _schedule_reduction(
             "effectiveAt": plan.effective_at.isoformat(),
         },
     )
-    await _send_receipt(
-        work,
-        account=account,
-        kind=plan.kind,
-        previous_total=plan.current_total,
-        new_total=plan.new_total,
-        effective_at=plan.effective_at,
-        charge=None,
-    )
+    await _send_receipt(work, account, plan)
 
 
 async def _cancel_reduction(
-    work: UnitOfWork,
-    actor: Principal,
-    account: Account,
-    plan: SeatChangePreview | None,
-    *,
-    reason: str,
+    work: UnitOfWork, actor: Principal, account: Account, plan: SeatChangePlan, *, reason: str
 ) -> bool:
-    """Drop the scheduled reduction read with `account`; False when there was none."""
+    """Drop the scheduled reduction read with `account`; False when there was none.
+
+    `plan` keeps the total (kind NONE).
+    """
     if account.scheduled_total is None:
         return False
+    await _move(work, account, scheduled_total=None)
+    await _audit_cancelled(work, actor, account, plan, reason=reason)
+    await _send_receipt(work, account, plan)
+    return True
+
+
+async def _move(
+    work: UnitOfWork, account: Account, *, also: dict[str, Any] | None = None, **values: Any
+) -> None:
+    """Write `values` on the account, only while the plan's inputs (and `also`)
+    still hold; otherwise roll back and plan again."""
+    unchanged: dict[str, Any] = {
+        "id": account.id,
+        "seats_total": account.seats_total,
+        "period_index": account.period_index,
+    }
+    if account.scheduled_total is None:
+        unchanged["scheduled_total__isnull"] = True
+    else:
+        unchanged["scheduled_total"] = account.scheduled_total
     moved = (
-        await Account.filter(**_as_read(account))
-        .using_db(work.connection)
-        .update(scheduled_total=None)
+        await Account.filter(**unchanged, **(also or {})).using_db(work.connection).update(**values)
     )
     if moved != 1:
         raise _Moved
+
+
+async def _audit_cancelled(
+    work: UnitOfWork, actor: Principal, account: Account, plan: SeatChangePlan, *, reason: str
+) -> None:
     await work.audit(
         actor=actor,
         action=AuditAction.SEAT_REDUCTION_CANCELLED,
         data={
             "scheduledTotal": account.scheduled_total,
-            "total": account.seats_total,
+            "total": plan.new_total,
             "reason": reason,
         },
     )
-    await _send_receipt(
-        work,
-        account=account,
-        kind=SeatChangeKind.NONE,
-        previous_total=account.seats_total,
-        new_total=account.seats_total,
-        effective_at=plan.effective_at if plan else work.now,
-        charge=None,
+
+
+async def _send_receipt(
+    work: UnitOfWork, account: Account, plan: SeatChangePlan, *, charge: Charge | None = None
+) -> None:
+    # Totals and the effective instant are facts of this change that the
+    # account row no longer shows later; the rest the job re-reads by id.
+    await work.email(
+        account_id=account.id,
+        payload=SeatChangeReceiptPayload(
+            account_id=account.id,
+            recipient_user_id=await _owner_id(work, account.id),
+            change_kind=plan.kind,
+            previous_total=plan.current_total,
+            new_total=plan.new_total,
+            charge_id=charge.id if charge else None,
+            effective_at=plan.effective_at,
+        ),
     )
-    return True
 
 
-async def cancel_scheduled_seat_change(*, actor: Principal, clock: Clock) -> Account:
-    """Drop the scheduled reduction; without effect (nor audit) when none is scheduled."""
-    require_admin(actor)
-    now = clock.now()
-    for _ in range(_MAX_ATTEMPTS):
-        try:
-            async with unit_of_work(now) as work:
-                account = await Account.get(id=actor.account_id, using_db=work.connection)
-                if await _cancel_reduction(work, actor, account, None, reason="CANCELLED"):
-                    account = await Account.get(id=actor.account_id, using_db=work.connection)
-        except _Moved:
-            continue
-        return account
-    raise SeatChangeConflict("The seat count kept changing; try again.")
+async def _owner_id(work: UnitOfWork, account_id: int) -> int | None:
+    owner = (
+        await User.filter(account_id=account_id, role=Role.OWNER)
+        .using_db(work.connection)
+        .only("id")
+        .first()
+    )
+    return owner.id if owner else None

@@ -30,17 +30,12 @@ from domain.clock import FixedClock
 from domain.enums import Role
 from domain.models import Account, ApiToken, Invitation
 from domain.security import invitation_token
-from domain.services import auth, users
-from tests.api.conftest import (
-    PASSWORD,
-    Principals,
-    assert_refused,
-    gql,
-    owner_principal,
-    top_codes,
-    warm_up,
-)
-from tests.domain.snapshot import TABLES, database_snapshot
+from domain.services import auth, invitations
+from tests.support.assertions import assert_refused
+from tests.support.factories import PASSWORD
+from tests.support.http_client import gql, top_codes, warm_up
+from tests.support.principals import Principals, owner_principal
+from tests.support.snapshot import TABLES, database_snapshot
 
 pytestmark = pytest.mark.anyio
 
@@ -246,7 +241,7 @@ class Ctx:
         return owner_principal(self.p.account_id, self.p.owner_id)
 
     async def invited_user(self) -> int:
-        outcome = await users.invite_user(
+        outcome = await invitations.invite_user(
             actor=self.owner,
             email=self.fresh_email(),
             first_name="Fresh",
@@ -257,7 +252,9 @@ class Ctx:
 
     async def disabled_user(self) -> int:
         user_id = await self.invited_user()
-        await users.revoke_invitation(actor=self.owner, user_id=str(user_id), clock=self.clock)
+        await invitations.revoke_invitation(
+            actor=self.owner, user_id=str(user_id), clock=self.clock
+        )
         return user_id
 
 

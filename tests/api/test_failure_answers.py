@@ -16,15 +16,10 @@ import pytest
 from api.failures import answer_for
 from domain.db import close_database, init_database, migrate
 from domain.errors import DependencyUnavailable
-from tests.api.conftest import (
-    Principals,
-    build_app,
-    client_for,
-    gql,
-    post,
-)
-from tests.conftest import POSTGRES_URL
-from tests.domain.conftest import make_account
+from tests.support.database import POSTGRES_URL
+from tests.support.factories import make_account
+from tests.support.http_client import build_app, client_for, gql, post
+from tests.support.principals import Principals
 
 pytestmark = pytest.mark.anyio
 
@@ -134,7 +129,7 @@ async def _one_request(http: httpx.AsyncClient, kind: str, token: str, n: int) -
 async def test_given_postgresql_stopped_for_10_s_under_load_when_requests_arrive_then_each_gets_503_and_service_recovers(  # noqa: E501
     clock: Any, domain_config: Any, caplog: pytest.LogCaptureFixture
 ):
-    from deploy.local_services import PostgresServer  # noqa: PLC0415
+    from tests.support.local_services import PostgresServer  # noqa: PLC0415
 
     caplog.set_level(logging.INFO, logger="licenses.access")
     with PostgresServer() as pg:

@@ -17,17 +17,26 @@ from typing import Any
 
 import pytest
 
-from domain import config, queries
+from api.settings import ApiSettings
+from domain import config
 from domain.models import ApiToken, Invitation, LoginFailure
+from domain.reads import records
 from domain.security import invitation_token
-from domain.services import users
+from domain.services import invitations
 from domain.settings import Settings
-from tests.api.conftest import (
+from tests.support.assertions import Failures, assert_refused
+from tests.support.database import TEST_SECRET_KEY
+from tests.support.factories import PASSWORD
+from tests.support.hostile_requests import (
+    DEEPLY_NESTED_JSON,
+    MIB,
+    TOKEN_HEAVY_QUERY,
+    aliased_query,
+    nested_query,
+    oversized_body,
+)
+from tests.support.http_client import (
     GRAPHQL,
-    PASSWORD,
-    Failures,
-    Principals,
-    assert_refused,
     auth_headers,
     build_app,
     client_for,
@@ -38,30 +47,15 @@ from tests.api.conftest import (
     top_codes,
     warm_up,
 )
-from tests.conftest import TEST_SECRET_KEY
-from tests.domain.snapshot import database_snapshot
+from tests.support.principals import Principals
+from tests.support.snapshot import database_snapshot
 
 pytestmark = pytest.mark.anyio
 
-MIB = 1024 * 1024
 ERRORS = "errors { code message field }"
 
 # ---------------------------------------------------------------------------
 # Query limits
-
-
-def nested_query(depth: int) -> str:
-    """`viewer` with `depth` levels of fields below it (licenseHistory and
-    assignedBy alternating). Depth counts as in graphql-depth-limit, which
-    Strawberry's QueryDepthLimiter follows: the root field is depth 0."""
-    names = ["viewer"]
-    while len(names) < depth:
-        names.append("licenseHistory" if len(names) % 2 == 1 else "assignedBy")
-    leaf = "assignedAt" if names[-1] == "licenseHistory" else "id"
-    selection = leaf
-    for name in reversed(names):
-        selection = f"{name} {{ {selection} }}"
-    return f"{{ {selection} }}"
 
 
 async def test_query_depth_limit(client, principals):
@@ -73,10 +67,6 @@ async def test_query_depth_limit(client, principals):
     assert refused["data"] is None
     assert top_codes(refused) == ["INVALID_INPUT"]
     assert "maximum operation depth of 10" in refused["errors"][0]["message"]
-
-
-def aliased_query(aliases: int) -> str:
-    return "{ " + " ".join(f"a{i}: licenseAgreement {{ version }}" for i in range(aliases)) + " }"
 
 
 async def test_alias_limit(client, principals):
@@ -91,9 +81,7 @@ async def test_alias_limit(client, principals):
 
 
 async def test_token_limit(client, principals):
-    refused = await gql(
-        client, "{ licenseAgreement { " + "version " * 5000 + "} }", token=principals.owner_token
-    )
+    refused = await gql(client, TOKEN_HEAVY_QUERY, token=principals.owner_token)
     assert refused["data"] is None
     assert top_codes(refused) == ["INVALID_INPUT"]
     assert "more than 5000 tokens" in refused["errors"][0]["message"]
@@ -104,10 +92,9 @@ async def test_token_limit(client, principals):
 
 
 async def test_a_body_over_one_mib_is_refused_with_413(client, principals):
-    body = json.dumps({"query": "{ viewer { id } }", "variables": {"pad": "x" * MIB}})
     response = await client.post(
         GRAPHQL,
-        content=body,
+        content=oversized_body(),
         headers=auth_headers(principals.owner_token, {"Content-Type": "application/json"}),
     )
 
@@ -186,7 +173,7 @@ MALFORMED_BODIES = [
     b"[]",
     b'[{"query": "{ viewer { id } }"}]',
     b"\xff\xfe{\x00",
-    b"[" * 100_000 + b"]" * 100_000,
+    DEEPLY_NESTED_JSON,
     b'{"query": "{ viewer { id } }", "variables": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
     b"{}",
     b'{"query": 42}',
@@ -549,7 +536,7 @@ def _error_logs(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
 async def test_an_unexpected_error_in_a_mutation_is_masked_and_logged_once(
     client, principals, monkeypatch, caplog
 ):
-    monkeypatch.setattr(users, "invite_user", _boom)
+    monkeypatch.setattr(invitations, "invite_user", _boom)
     caplog.set_level(logging.INFO)
 
     response = await post(client, INVITE, token=principals.owner_token, variables=_invite())
@@ -580,7 +567,7 @@ async def test_an_unexpected_error_in_a_mutation_is_masked_and_logged_once(
 async def test_an_unexpected_error_in_a_query_field_keeps_the_rest(
     client, principals, monkeypatch, caplog
 ):
-    monkeypatch.setattr(queries, "list_api_tokens", _boom)
+    monkeypatch.setattr(records, "list_api_tokens", _boom)
     caplog.set_level(logging.INFO)
 
     response = await post(
@@ -649,16 +636,16 @@ async def test_graphiql_in_development_only(db, clock, domain_config, principals
         assert page.status_code == 200
         assert "graphiql" in page.text.lower()
 
-    settings = Settings.from_env(
-        {
-            "ENVIRONMENT": "production",
-            "DATABASE_URL": db,
-            "SECRET_KEY": TEST_SECRET_KEY.decode(),
-        }
-    )
-    assert not settings.graphiql
-    assert not settings.introspection
-    production = build_app(db, clock, domain_config, settings=settings)
+    environment = {
+        "ENVIRONMENT": "production",
+        "DATABASE_URL": db,
+        "SECRET_KEY": TEST_SECRET_KEY.decode(),
+    }
+    settings = Settings.from_env(environment)
+    api_settings = ApiSettings.from_env(environment)
+    assert not api_settings.graphiql
+    assert not api_settings.introspection
+    production = build_app(db, clock, domain_config, settings=settings, api_settings=api_settings)
     async with client_for(production) as http:
         page = await http.get(GRAPHQL, headers=html)
         assert page.status_code == 404

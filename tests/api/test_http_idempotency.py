@@ -19,7 +19,9 @@ from domain import config
 from domain.models import ApiToken, Charge, IdempotencyRecord, Invitation, Session
 from domain.security import invitation_token
 from domain.services import seats
-from tests.api.conftest import PASSWORD, Principals, post, top_codes
+from tests.support.factories import PASSWORD
+from tests.support.http_client import post, top_codes
+from tests.support.principals import Principals
 
 pytestmark = pytest.mark.anyio
 

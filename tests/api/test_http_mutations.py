@@ -18,20 +18,11 @@ from domain import config
 from domain.enums import Role, UserStatus
 from domain.models import Account, ApiToken, Charge, Invitation, Session, User
 from domain.security import invitation_token
-from domain.services import users
-from tests.api.conftest import (
-    PASSWORD,
-    Failures,
-    Principals,
-    accept_pending_invitation,
-    assert_refused,
-    assert_succeeded,
-    gql,
-    owner_principal,
-    payload_of,
-    refused_without_change,
-    top_codes,
-)
+from domain.services import invitations
+from tests.support.assertions import Failures, assert_refused, assert_succeeded
+from tests.support.factories import PASSWORD, accept_pending_invitation
+from tests.support.http_client import gql, payload_of, refused_without_change, top_codes
+from tests.support.principals import Principals, owner_principal
 
 pytestmark = pytest.mark.anyio
 
@@ -494,7 +485,7 @@ async def test_login_invalid_credentials_whatever_the_reason(client, principals)
 
 async def test_login_with_the_same_email_in_two_accounts(client, principals, clock):
     globex_owner = owner_principal(principals.other_account_id, principals.other_owner_id)
-    outcome = await users.invite_user(
+    outcome = await invitations.invite_user(
         actor=globex_owner,
         email="adam@example.com",
         first_name="Adam",

@@ -7,35 +7,21 @@ from datetime import UTC, datetime
 import pytest
 
 from domain import config
-from domain.enums import ActorKind, InvitationStatus, Role, UserStatus
+from domain.enums import InvitationStatus, Role, UserStatus
 from domain.errors import DomainError, ErrorCode
 from domain.models import ApiToken, Invitation, User
 from domain.principal import Principal
 from domain.security import invitation_token
 from domain.services import auth
 from domain.services.accounts import CreatedAccount
-from tests.api.support import add_user, as_user, codes, execute
-from tests.domain.conftest import make_account
+from tests.support.factories import add_user, make_account
+from tests.support.principals import as_user
+from tests.support.schema_calls import codes, execute
 
 pytestmark = pytest.mark.anyio
 
 T0 = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-async def account(db: str, clock) -> CreatedAccount:
-    return await make_account(clock)
-
-
-@pytest.fixture
-def owner(account: CreatedAccount) -> Principal:
-    return Principal(
-        account_id=account.account_id,
-        kind=ActorKind.USER,
-        role=Role.OWNER,
-        user_id=account.owner_user_id,
-    )
 
 
 INVITE = """

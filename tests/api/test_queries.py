@@ -8,20 +8,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from domain import config
-from domain.enums import ActorKind, ChargeKind, Role, UserOrder, UserStatus
+from domain.enums import ChargeKind, Role, UserOrder, UserStatus
 from domain.models import Account, Charge, User
 from domain.principal import Principal
-from domain.services.accounts import CreatedAccount
-from tests.api.support import (
-    add_user,
-    as_user,
-    codes,
-    counting_statements,
-    error_paths,
-    execute,
-    token_principal,
-)
-from tests.domain.conftest import make_account
+from tests.support.factories import add_user, make_account
+from tests.support.principals import as_user, token_principal
+from tests.support.schema_calls import codes, counting_statements, error_paths, execute
 
 pytestmark = pytest.mark.anyio
 
@@ -38,21 +30,6 @@ query Users($first: Int, $after: String, $order: UserOrder, $filter: UserFilter)
   }
 }
 """
-
-
-@pytest.fixture
-async def account(db: str, clock) -> CreatedAccount:
-    return await make_account(clock)
-
-
-@pytest.fixture
-def owner(account: CreatedAccount) -> Principal:
-    return Principal(
-        account_id=account.account_id,
-        kind=ActorKind.USER,
-        role=Role.OWNER,
-        user_id=account.owner_user_id,
-    )
 
 
 async def crowd(account_id: int) -> list[User]:

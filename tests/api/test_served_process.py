@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.local_services import find_free_port
+from tests.support.local_services import find_free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow

@@ -27,10 +27,10 @@ from api.persisted_queries import (
     load_manifest,
     sha256_hex,
 )
-from deploy.local_services import RedisServer, find_free_port, find_redis_server
 from domain.errors import DependencyUnavailable
 from domain.settings import SettingsError
-from tests.api.conftest import GRAPHQL, auth_headers, build_app, client_for
+from tests.support.http_client import GRAPHQL, auth_headers, build_app, client_for
+from tests.support.local_services import RedisServer, find_free_port, find_redis_server
 
 pytestmark = pytest.mark.anyio
 

@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from deploy.local_services import LOOPBACK, find_free_port
 from domain.settings import SETTINGS
+from tests.support.local_services import LOOPBACK, find_free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SECRET_KEY = "benchmark-secret-key-" + "0123456789abcdef" * 2

@@ -3,7 +3,7 @@ aiosmtpd, against a raw aiosmtplib loop over one connection to the same server
 (which builds each message, with the standard library, and sends it; see
 tests.benchmarks.tasks.smtp_raw).
 
-The production topology on loopback (deploy.cluster.Cluster: PostgreSQL,
+The production topology on loopback (tests.support.cluster.Cluster: PostgreSQL,
 Redis with its append-only file, one idle API, worker processes, no
 scheduler), with MAIL_URL pointing at tests.benchmarks.smtp_sink, an aiosmtpd
 server in its own process that counts messages without parsing or storing
@@ -23,7 +23,6 @@ import time
 
 import asyncpg
 
-from deploy.cluster import Cluster
 from tests.benchmarks import smtp_sink
 from tests.benchmarks.common import (
     REPO_ROOT,
@@ -37,6 +36,7 @@ from tests.benchmarks.common import (
 )
 from tests.benchmarks.dataset import asyncpg_dsn
 from tests.benchmarks.tasks import run_task
+from tests.support.cluster import Cluster
 
 WORKERS = 2  # worker processes (one per core)
 THREADS = 4  # threads per worker process (`licenses worker` default)

@@ -15,10 +15,10 @@ from typing import Any
 
 import asyncpg
 
-from deploy.local_services import PostgresServer
 from tests.benchmarks.common import Figure, Options, PySpy, Recorder, say
 from tests.benchmarks.dataset import analyze, asyncpg_dsn, migrate_database
 from tests.benchmarks.tasks import run_task
+from tests.support.local_services import PostgresServer
 
 TARGET = 2000.0  # accounts per second
 

@@ -10,7 +10,6 @@ from typing import Any
 
 import asyncpg
 
-from deploy.local_services import PostgresServer
 from tests.benchmarks.common import (
     Options,
     PySpy,
@@ -29,6 +28,7 @@ from tests.benchmarks.dataset import (
 )
 from tests.benchmarks.reads import b1_read, b2_scale
 from tests.benchmarks.writes import b3_write
+from tests.support.local_services import PostgresServer
 
 MAX_SEATS = 100_000
 
@@ -76,7 +76,7 @@ async def run_all(options: Options, recorder: Recorder, info: dict[str, Any]) ->
         if need_pg:
             pg = stack.enter_context(PostgresServer(database="licenses"))
             info["postgres"] = await postgres_version(pg.url)
-            say(f"PostgreSQL {info['postgres']} at {pg.url} (fsync off: deploy.local_services)")
+            say(f"PostgreSQL {info['postgres']} at {pg.url} (fsync off: local_services)")
         if api_benchmarks:
             for backend in options.backends:
                 await api_run(options, recorder, backend, pg)

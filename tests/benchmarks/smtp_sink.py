@@ -10,32 +10,25 @@ Connecting to the control port returns the count as one line.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from aiosmtpd.smtp import SMTP
 
-from deploy.local_services import LOOPBACK
+from tests.support.local_services import LOOPBACK
+from tests.support.smtp import SmtpCatcher
 
-received = 0
-
-
-class Counter:
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        global received  # noqa: PLW0603
-        received += 1
-        return "250 OK"
+# The tests' SMTP catcher, counting only.
+catcher = SmtpCatcher(keep=False)
 
 
 async def _control(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    writer.write(f"{received}\n".encode())
+    writer.write(f"{catcher.count}\n".encode())
     await writer.drain()
     writer.close()
 
 
 async def main() -> None:
     loop = asyncio.get_running_loop()
-    handler = Counter()
-    smtp = await loop.create_server(lambda: SMTP(handler), host=LOOPBACK, port=0)
+    smtp = await loop.create_server(lambda: SMTP(catcher), host=LOOPBACK, port=0)
     control = await asyncio.start_server(_control, host=LOOPBACK, port=0)
     print(smtp.sockets[0].getsockname()[1], control.sockets[0].getsockname()[1], flush=True)
     await asyncio.Event().wait()

@@ -55,12 +55,12 @@ async def accounts(url: str, specs: list[list[Any]], period_end: str | None = No
 
 async def invites(url: str, api_token: str, count: int, tag: str) -> Any:
     """`count` invitations through the users service (outbox rows not dispatched)."""
-    from domain.services import auth, users  # noqa: PLC0415
+    from domain.services import auth, invitations  # noqa: PLC0415
 
     actor = await auth.authenticate(bearer=api_token, clock=SYSTEM_CLOCK)
     started = time.perf_counter()
     for n in range(count):
-        await users.invite_user(
+        await invitations.invite_user(
             actor=actor,
             email=f"{tag}{n}@mail.example",
             first_name="Mail",

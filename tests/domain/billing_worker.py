@@ -1,11 +1,8 @@
-"""Helpers of the billing, seat and ownership tests.
+"""A separate OS process for the billing and ownership race tests.
 
-- `add_user(...)`: a user of an account created directly with the models (an
-  INVITED one with its pending invitation, a licensed one with its assignment
-  and the seat counter moved), independent of the users service.
-- Run as a module, a separate OS process for the race tests. It opens the
-  database, prints `ready`, waits for a line on stdin (so that every process
-  starts at once), runs its job and prints one JSON line:
+Run as a module, it opens the database, prints `ready`, waits for a line on
+stdin (so that every process starts at once), runs its job and prints one
+JSON line:
 
     python -m tests.domain.billing_worker period-end <database_url> <now ISO 8601>
     python -m tests.domain.billing_worker transfer <database_url> <account_id> \
@@ -18,78 +15,17 @@ import asyncio
 import json
 import sys
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
-
-from tortoise.expressions import F
 
 from domain import config
 from domain.clock import FixedClock, SystemClock
 from domain.db import close_database, init_database
-from domain.enums import ActorKind, InvitationKind, InvitationStatus, Role, UserStatus
 from domain.errors import DomainError
-from domain.models import Account, Invitation, LicenseAssignment, User
-from domain.principal import Principal
-from domain.security import random_token, token_hash
 from domain.services.billing import run_period_end
 from domain.services.ownership import transfer_ownership
-
-# The same key as tests/conftest.py, so both sides derive the same tokens.
-TEST_SECRET_KEY = b"test-secret-key-0123456789abcdef"
-
-
-async def add_user(
-    account_id: int,
-    *,
-    email: str,
-    created_at: datetime,
-    status: UserStatus = UserStatus.ENABLED,
-    role: Role = Role.MEMBER,
-    last_active_at: datetime | None = None,
-    invited_at: datetime | None = None,
-    invitation_expires_at: datetime | None = None,
-) -> User:
-    """A user as the users service would leave it; licensed unless DISABLED."""
-    local = email.split("@", 1)[0]
-    user = await User.create(
-        account_id=account_id,
-        email=email,
-        email_key=email.lower(),
-        first_name="Test",
-        last_name=local,
-        sort_name=f"test {local.lower()}",
-        role=role,
-        status=status,
-        created_at=created_at,
-        last_active_at=last_active_at,
-    )
-    if status != UserStatus.DISABLED:
-        taken = await Account.filter(id=account_id, seats_in_use__lt=F("seats_total")).update(
-            seats_in_use=F("seats_in_use") + 1
-        )
-        assert taken == 1, "no licence left for the test user"
-        await LicenseAssignment.create(
-            account_id=account_id,
-            user_id=user.id,
-            assigned_at=invited_at or created_at,
-            assigned_by_kind=ActorKind.SYSTEM,
-        )
-    if status == UserStatus.INVITED:
-        sent = invited_at or created_at
-        await Invitation.create(
-            account_id=account_id,
-            user_id=user.id,
-            kind=InvitationKind.LICENSE,
-            email=email,
-            token_hash=token_hash(random_token()),
-            status=InvitationStatus.PENDING,
-            created_at=sent,
-            sent_at=sent,
-            # Far away by default, so that moving the clock by months does
-            # not expire it.
-            expires_at=invitation_expires_at or sent + timedelta(days=3650),
-        )
-    return user
+from tests.support.database import TEST_SECRET_KEY  # the test process's: same tokens
+from tests.support.principals import owner_principal
 
 
 async def _period_end(now: str) -> dict[str, Any]:
@@ -98,9 +34,7 @@ async def _period_end(now: str) -> dict[str, Any]:
 
 
 async def _transfer(account_id: str, owner_id: str, targets: list[str]) -> dict[str, Any]:
-    owner = Principal(
-        account_id=int(account_id), kind=ActorKind.USER, role=Role.OWNER, user_id=int(owner_id)
-    )
+    owner = owner_principal(int(account_id), int(owner_id))
 
     async def attempt(target: str) -> str:
         try:

@@ -20,10 +20,9 @@ from datetime import datetime
 from domain import config
 from domain.clock import FixedClock
 from domain.db import close_database, init_database
-from domain.enums import ActorKind, Role
 from domain.errors import DomainError
-from domain.principal import Principal
-from domain.services.users import InvitationOutcome, invite_user
+from domain.services.invitations import InvitationOutcome, invite_user
+from tests.support.principals import owner_principal
 
 
 async def race(argv: list[str]) -> dict[str, object]:
@@ -33,9 +32,7 @@ async def race(argv: list[str]) -> dict[str, object]:
     try:
         print("ready", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
-        owner = Principal(
-            account_id=int(account_id), kind=ActorKind.USER, role=Role.OWNER, user_id=int(owner_id)
-        )
+        owner = owner_principal(int(account_id), int(owner_id))
         clock = FixedClock(datetime.fromisoformat(now_iso))
         results = await asyncio.gather(
             *(

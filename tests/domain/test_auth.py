@@ -1,14 +1,13 @@
 import logging
 from datetime import timedelta
-from functools import cache
 
 import pytest
 
 from domain.enums import ActorKind, AuditAction, Role, UserStatus
-from domain.errors import DomainError, ErrorCode
+from domain.errors import ErrorCode
 from domain.models import ApiToken, AuditEvent, LoginFailure, Session, User
 from domain.principal import Principal
-from domain.security import hash_password, token_hash
+from domain.security import token_hash
 from domain.services import auth
 from domain.services.auth import (
     INVALID_CREDENTIALS_MESSAGE,
@@ -19,8 +18,10 @@ from domain.services.auth import (
     prune_login_failures,
     revoke_api_token,
 )
-from tests.domain.conftest import make_account
-from tests.domain.snapshot import database_snapshot
+from tests.support.assertions import refused
+from tests.support.factories import add_user, hashed_password, make_account
+from tests.support.principals import as_user
+from tests.support.snapshot import database_snapshot
 
 pytestmark = pytest.mark.anyio
 
@@ -28,50 +29,8 @@ PASSWORD = "correct horse battery staple"
 OTHER_PASSWORD = "another long password"
 
 
-@cache
-def hashed(password: str) -> str:
-    # Argon2 costs ~50-100 ms: hash each password once for the whole module.
-    return hash_password(password)
-
-
 async def set_password(user_id: int, password: str = PASSWORD) -> None:
-    await User.filter(id=user_id).update(password_hash=hashed(password))
-
-
-async def add_user(
-    account_id: int,
-    email: str,
-    *,
-    role: Role = Role.MEMBER,
-    status: UserStatus = UserStatus.ENABLED,
-    password: str | None = PASSWORD,
-    clock,
-) -> User:
-    return await User.create(
-        account_id=account_id,
-        email=email,
-        email_key=email.lower(),
-        first_name="Mia",
-        last_name="Member",
-        sort_name="mia member",
-        role=role,
-        status=status,
-        password_hash=hashed(password) if password else None,
-        created_at=clock.now(),
-    )
-
-
-def as_user(user: User) -> Principal:
-    return Principal(
-        account_id=user.account_id, kind=ActorKind.USER, role=user.role, user_id=user.id
-    )
-
-
-async def refused(code: ErrorCode, call) -> DomainError:
-    with pytest.raises(DomainError) as caught:
-        await call
-    assert caught.value.code == code, caught.value
-    return caught.value
+    await User.filter(id=user_id).update(password_hash=hashed_password(password))
 
 
 @pytest.fixture
@@ -114,7 +73,11 @@ async def test_given_owner_with_password_when_login_then_session_authenticates(a
 
 async def test_given_invited_user_with_password_when_login_then_session(account, clock):
     user = await add_user(
-        account.account_id, "invited@example.com", status=UserStatus.INVITED, clock=clock
+        account.account_id,
+        email="invited@example.com",
+        status=UserStatus.INVITED,
+        password=PASSWORD,
+        created_at=clock.now(),
     )
 
     grant = await login(email="invited@example.com", password=PASSWORD, clock=clock)
@@ -139,14 +102,19 @@ async def test_given_invited_user_with_password_when_login_then_session(account,
 async def test_given_bad_credentials_when_login_then_same_invalid_credentials_and_failures_recorded(
     account, clock, verifications, case, email, password, account_id
 ):
-    await add_user(account.account_id, "member@example.com", clock=clock)
     await add_user(
-        account.account_id, "disabled@example.com", status=UserStatus.DISABLED, clock=clock
+        account.account_id, email="member@example.com", password=PASSWORD, created_at=clock.now()
+    )
+    await add_user(
+        account.account_id,
+        email="disabled@example.com",
+        status=UserStatus.DISABLED,
+        password=PASSWORD,
+        created_at=clock.now(),
     )
     before = await Session.all().count()
 
     error = await refused(
-        ErrorCode.INVALID_CREDENTIALS,
         login(
             email=email,
             password=password,
@@ -154,6 +122,7 @@ async def test_given_bad_credentials_when_login_then_same_invalid_credentials_an
             client_address="203.0.113.7",
             clock=clock,
         ),
+        ErrorCode.INVALID_CREDENTIALS,
     )
 
     assert (error.message, error.field) == (INVALID_CREDENTIALS_MESSAGE, None)
@@ -175,8 +144,8 @@ async def test_given_same_email_and_password_in_two_accounts_when_login_then_acc
     await set_password(second.owner_user_id)
 
     error = await refused(
-        ErrorCode.ACCOUNT_REQUIRED,
         login(email="shared@example.com", password=PASSWORD, clock=clock),
+        ErrorCode.ACCOUNT_REQUIRED,
     )
     grant = await login(
         email="shared@example.com",
@@ -209,33 +178,33 @@ async def test_given_ten_failures_for_an_email_when_login_then_rate_limited_unti
     await set_password(account.owner_user_id)
     for attempt in range(10):
         await refused(
-            ErrorCode.INVALID_CREDENTIALS,
             login(
                 email="owner@example.com",
                 password="wrong password!",
                 client_address=f"198.51.100.{attempt}",
                 clock=clock,
             ),
+            ErrorCode.INVALID_CREDENTIALS,
         )
         clock.advance(timedelta(seconds=10))
     verifications.clear()
 
     await refused(
-        ErrorCode.RATE_LIMITED,
         login(
             email="OWNER@example.com",
             password=PASSWORD,
             client_address="192.0.2.1",
             clock=clock,
         ),
+        ErrorCode.RATE_LIMITED,
     )
     assert verifications == []  # refused before any password work
     assert await LoginFailure.filter(scope="email:owner@example.com").count() == 10
 
     clock.advance(timedelta(minutes=15) - timedelta(seconds=101))  # first: 14:59 ago
     await refused(
-        ErrorCode.RATE_LIMITED,
         login(email="owner@example.com", password=PASSWORD, clock=clock),
+        ErrorCode.RATE_LIMITED,
     )
     clock.advance(timedelta(seconds=1))  # the first failure is now 15 minutes old
     grant = await login(email="owner@example.com", password=PASSWORD, clock=clock)
@@ -248,23 +217,23 @@ async def test_given_ten_failures_from_a_client_when_login_then_rate_limited_for
     await set_password(account.owner_user_id)
     for attempt in range(10):
         await refused(
-            ErrorCode.INVALID_CREDENTIALS,
             login(
                 email=f"guess{attempt}@example.com",
                 password=PASSWORD,
                 client_address="203.0.113.7",
                 clock=clock,
             ),
+            ErrorCode.INVALID_CREDENTIALS,
         )
 
     await refused(
-        ErrorCode.RATE_LIMITED,
         login(
             email="owner@example.com",
             password=PASSWORD,
             client_address="203.0.113.7",
             clock=clock,
         ),
+        ErrorCode.RATE_LIMITED,
     )
     other_client = await login(
         email="owner@example.com", password=PASSWORD, client_address="192.0.2.1", clock=clock
@@ -306,7 +275,7 @@ async def test_given_session_when_logout_then_authenticate_fails(account, clock)
 
     session = await Session.get(id=principal.session_id)
     assert session.ended_at == clock.now()
-    await refused(ErrorCode.UNAUTHENTICATED, authenticate(bearer=grant.token, clock=clock))
+    await refused(authenticate(bearer=grant.token, clock=clock), ErrorCode.UNAUTHENTICATED)
 
 
 async def test_given_api_token_principal_when_logout_then_nothing_changes(
@@ -329,20 +298,24 @@ async def test_given_expired_session_when_authenticate_then_unauthenticated(acco
 
     clock.advance(timedelta(seconds=1))
 
-    await refused(ErrorCode.UNAUTHENTICATED, authenticate(bearer=grant.token, clock=clock))
+    await refused(authenticate(bearer=grant.token, clock=clock), ErrorCode.UNAUTHENTICATED)
 
 
 async def test_given_disabled_user_when_authenticate_then_unauthenticated(account, clock):
-    user = await add_user(account.account_id, "member@example.com", clock=clock)
+    user = await add_user(
+        account.account_id, email="member@example.com", password=PASSWORD, created_at=clock.now()
+    )
     grant = await login(email="member@example.com", password=PASSWORD, clock=clock)
 
     await User.filter(id=user.id).update(status=UserStatus.DISABLED)
 
-    await refused(ErrorCode.UNAUTHENTICATED, authenticate(bearer=grant.token, clock=clock))
+    await refused(authenticate(bearer=grant.token, clock=clock), ErrorCode.UNAUTHENTICATED)
 
 
 async def test_given_role_changed_when_authenticate_then_principal_has_current_role(account, clock):
-    user = await add_user(account.account_id, "member@example.com", clock=clock)
+    user = await add_user(
+        account.account_id, email="member@example.com", password=PASSWORD, created_at=clock.now()
+    )
     grant = await login(email="member@example.com", password=PASSWORD, clock=clock)
 
     await User.filter(id=user.id).update(role=Role.ADMIN)
@@ -356,7 +329,7 @@ async def test_given_revoked_api_token_when_authenticate_then_unauthenticated(
 ):
     await revoke_api_token(actor=owner, token_id=str(api_token_actor.token_id), clock=clock)
 
-    await refused(ErrorCode.UNAUTHENTICATED, authenticate(bearer=account.api_token, clock=clock))
+    await refused(authenticate(bearer=account.api_token, clock=clock), ErrorCode.UNAUTHENTICATED)
 
 
 @pytest.mark.parametrize(
@@ -364,7 +337,7 @@ async def test_given_revoked_api_token_when_authenticate_then_unauthenticated(
     ["", "nonsense", "lic_nonsense", "x" * 5000, "lic_" + "x" * 5000],
 )
 async def test_given_unknown_bearer_when_authenticate_then_unauthenticated(account, clock, bearer):
-    error = await refused(ErrorCode.UNAUTHENTICATED, authenticate(bearer=bearer, clock=clock))
+    error = await refused(authenticate(bearer=bearer, clock=clock), ErrorCode.UNAUTHENTICATED)
 
     assert error.field is None
 
@@ -482,7 +455,7 @@ async def test_given_bad_name_when_create_api_token_then_refused_and_nothing_cha
 ):
     before = await database_snapshot()
 
-    error = await refused(code, create_api_token(actor=owner, name=name, clock=clock))
+    error = await refused(create_api_token(actor=owner, name=name, clock=clock), code)
 
     assert error.field == field
     assert await database_snapshot() == before
@@ -491,17 +464,19 @@ async def test_given_bad_name_when_create_api_token_then_refused_and_nothing_cha
 async def test_given_member_when_create_or_revoke_api_token_then_forbidden_and_nothing_changes(
     account, api_token_actor, clock
 ):
-    member = await add_user(account.account_id, "member@example.com", clock=clock)
+    member = await add_user(
+        account.account_id, email="member@example.com", password=PASSWORD, created_at=clock.now()
+    )
     before = await database_snapshot()
 
     await refused(
-        ErrorCode.FORBIDDEN, create_api_token(actor=as_user(member), name="", clock=clock)
+        create_api_token(actor=as_user(member), name="", clock=clock), ErrorCode.FORBIDDEN
     )
     await refused(
-        ErrorCode.FORBIDDEN,
         revoke_api_token(
             actor=as_user(member), token_id=str(api_token_actor.token_id), clock=clock
         ),
+        ErrorCode.FORBIDDEN,
     )
 
     assert await database_snapshot() == before
@@ -538,7 +513,7 @@ async def test_given_unknown_or_foreign_token_id_when_revoke_then_not_found_and_
     before = await database_snapshot()
 
     await refused(
-        ErrorCode.NOT_FOUND, revoke_api_token(actor=owner, token_id=token_id, clock=clock)
+        revoke_api_token(actor=owner, token_id=token_id, clock=clock), ErrorCode.NOT_FOUND
     )
 
     assert await database_snapshot() == before
@@ -547,7 +522,13 @@ async def test_given_unknown_or_foreign_token_id_when_revoke_then_not_found_and_
 async def test_given_token_created_by_admin_when_admin_demoted_and_disabled_then_token_works(
     account, clock
 ):
-    admin = await add_user(account.account_id, "admin@example.com", role=Role.ADMIN, clock=clock)
+    admin = await add_user(
+        account.account_id,
+        email="admin@example.com",
+        role=Role.ADMIN,
+        password=PASSWORD,
+        created_at=clock.now(),
+    )
     created = await create_api_token(actor=as_user(admin), name="Integration", clock=clock)
 
     await User.filter(id=admin.id).update(role=Role.MEMBER)

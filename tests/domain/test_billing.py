@@ -32,9 +32,9 @@ from domain.principal import Principal
 from domain.services.accounts import create_account
 from domain.services.billing import run_period_end
 from domain.services.seats import change_seat_count
-from tests.domain.billing_worker import add_user
-from tests.domain.conftest import make_account
-from tests.domain.snapshot import database_snapshot
+from tests.support.factories import add_user, make_account
+from tests.support.principals import owner_principal
+from tests.support.snapshot import database_snapshot
 
 pytestmark = pytest.mark.anyio
 
@@ -132,25 +132,32 @@ async def test_given_surplus_when_reduction_applies_then_released_in_spec_order_
 ):
     created = await make_account(clock, seats=10)
     account_id = created.account_id
-    owner = Principal(
-        account_id=account_id, kind=ActorKind.USER, role=Role.OWNER, user_id=created.owner_user_id
-    )
+    owner = owner_principal(account_id, created.owner_user_id)
     await schedule(owner, clock, 3)
     # Licences assigned after the reduction was scheduled (they stay available).
     active_recent = await add_user(
-        account_id, email="recent@example.com", created_at=day(1), last_active_at=day(20)
+        account_id,
+        email="recent@example.com",
+        created_at=day(1),
+        last_active_at=day(20),
+        licensed=True,
     )
     active_old = await add_user(
-        account_id, email="old@example.com", created_at=day(2), last_active_at=day(5)
+        account_id, email="old@example.com", created_at=day(2), last_active_at=day(5), licensed=True
     )
-    never_second = await add_user(account_id, email="never2@example.com", created_at=day(4))
-    never_first = await add_user(account_id, email="never1@example.com", created_at=day(3))
+    never_second = await add_user(
+        account_id, email="never2@example.com", created_at=day(4), licensed=True
+    )
+    never_first = await add_user(
+        account_id, email="never1@example.com", created_at=day(3), licensed=True
+    )
     invited_old = await add_user(
         account_id,
         email="inv-old@example.com",
         status=UserStatus.INVITED,
         created_at=day(1),
         invited_at=day(6),
+        licensed=True,
     )
     invited_new = await add_user(
         account_id,
@@ -158,6 +165,7 @@ async def test_given_surplus_when_reduction_applies_then_released_in_spec_order_
         status=UserStatus.INVITED,
         created_at=day(2),
         invited_at=day(8),
+        licensed=True,
     )
     await Session.create(
         account_id=account_id,
@@ -217,7 +225,9 @@ async def test_given_reduction_to_one_when_period_ends_then_everyone_but_the_own
 ):
     await schedule(owner, clock, 1)
     users = [
-        await add_user(account.account_id, email=f"u{n}@example.com", created_at=day(n))
+        await add_user(
+            account.account_id, email=f"u{n}@example.com", created_at=day(n), licensed=True
+        )
         for n in range(1, 5)
     ]
     clock.at = PERIOD_END
@@ -238,13 +248,16 @@ async def test_given_invitation_past_expiry_at_reduction_then_it_expires_instead
     account, owner, clock
 ):
     await schedule(owner, clock, 2)
-    enabled = await add_user(account.account_id, email="e@example.com", created_at=day(1))
+    enabled = await add_user(
+        account.account_id, email="e@example.com", created_at=day(1), licensed=True
+    )
     stale = await add_user(
         account.account_id,
         email="stale@example.com",
         status=UserStatus.INVITED,
         created_at=day(2),
         invitation_expires_at=PERIOD_END - timedelta(days=1),
+        licensed=True,
     )
     clock.at = PERIOD_END
 
@@ -263,8 +276,8 @@ async def test_given_three_periods_behind_when_run_then_three_renewals_reduction
     account, owner, clock
 ):
     await schedule(owner, clock, 2)
-    await add_user(account.account_id, email="a@example.com", created_at=day(1))
-    await add_user(account.account_id, email="b@example.com", created_at=day(2))
+    await add_user(account.account_id, email="a@example.com", created_at=day(1), licensed=True)
+    await add_user(account.account_id, email="b@example.com", created_at=day(2), licensed=True)
     clock.at = datetime(2026, 6, 15, tzinfo=UTC)
 
     report = await run_period_end(clock=clock)

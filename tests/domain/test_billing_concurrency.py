@@ -11,13 +11,13 @@ import pytest
 
 from domain import config
 from domain.clock import FixedClock
-from domain.enums import ActorKind, AuditAction, ChargeKind, EmailKind, Role, UserStatus
+from domain.enums import AuditAction, ChargeKind, EmailKind, UserStatus
 from domain.models import Account, AuditEvent, Charge, LicenseAssignment, OutboxMessage, User
-from domain.principal import Principal
 from domain.services.billing import run_period_end
 from domain.services.seats import change_seat_count
-from tests.domain.billing_worker import add_user, run_processes
-from tests.domain.conftest import make_account
+from tests.domain.billing_worker import run_processes
+from tests.support.factories import add_user, make_account
+from tests.support.principals import owner_principal
 
 pytestmark = pytest.mark.anyio
 
@@ -42,12 +42,7 @@ async def accounts_behind_with_surplus(clock: FixedClock) -> Setup:
     owner_ids: list[int] = []
     for n in range(ACCOUNTS):
         created = await make_account(clock, seats=10, email=f"owner{n}@example.com")
-        owner = Principal(
-            account_id=created.account_id,
-            kind=ActorKind.USER,
-            role=Role.OWNER,
-            user_id=created.owner_user_id,
-        )
+        owner = owner_principal(created.account_id, created.owner_user_id)
         await change_seat_count(
             actor=owner,
             total=KEPT_TOTAL,
@@ -62,6 +57,7 @@ async def accounts_behind_with_surplus(clock: FixedClock) -> Setup:
                 status=UserStatus.INVITED if k % 2 else UserStatus.ENABLED,
                 created_at=clock.now() + timedelta(minutes=k),
                 last_active_at=clock.now() + timedelta(hours=k) if k % 3 == 0 else None,
+                licensed=True,
             )
         account_ids.append(created.account_id)
         owner_ids.append(created.owner_user_id)

@@ -7,29 +7,18 @@ from datetime import timedelta
 
 import pytest
 
-from domain.enums import ActorKind, AuditAction, EmailKind, Role, UserStatus
+from domain.enums import AuditAction, EmailKind, Role, UserStatus
 from domain.errors import DomainError, ErrorCode
 from domain.models import AuditEvent, LicenseAssignment, OutboxMessage, Session, User
 from domain.principal import Principal
 from domain.services.ownership import transfer_ownership
-from tests.domain.billing_worker import add_user, run_processes
-from tests.domain.conftest import make_account
-from tests.domain.snapshot import database_snapshot
+from tests.domain.billing_worker import run_processes
+from tests.support.assertions import refused
+from tests.support.factories import add_user, make_account
+from tests.support.principals import as_user, owner_principal
+from tests.support.snapshot import database_snapshot
 
 pytestmark = pytest.mark.anyio
-
-
-def as_user(user: User) -> Principal:
-    return Principal(
-        account_id=user.account_id, kind=ActorKind.USER, role=Role(user.role), user_id=user.id
-    )
-
-
-async def refused(code: ErrorCode, call: object) -> DomainError:
-    with pytest.raises(DomainError) as caught:
-        await call  # type: ignore[misc]
-    assert caught.value.code == code, caught.value
-    return caught.value
 
 
 async def open_session(user_id: int, account_id: int, clock, n: int) -> Session:
@@ -55,7 +44,11 @@ async def test_given_enabled_admin_when_transfer_then_roles_swap_and_previous_ow
     account, owner, clock
 ):
     target = await add_user(
-        account.account_id, email="next@example.com", role=Role.ADMIN, created_at=clock.now()
+        account.account_id,
+        email="next@example.com",
+        role=Role.ADMIN,
+        created_at=clock.now(),
+        licensed=True,
     )
     for n in range(2):
         await open_session(account.owner_user_id, account.account_id, clock, n)
@@ -103,7 +96,9 @@ async def test_given_enabled_admin_when_transfer_then_roles_swap_and_previous_ow
 
 
 async def test_given_member_target_when_transfer_then_member_becomes_owner(account, owner, clock):
-    target = await add_user(account.account_id, email="m@example.com", created_at=clock.now())
+    target = await add_user(
+        account.account_id, email="m@example.com", created_at=clock.now(), licensed=True
+    )
 
     outcome = await transfer_ownership(actor=owner, user_id=str(target.id), clock=clock)
 
@@ -121,9 +116,15 @@ async def test_given_non_owner_actor_when_transfer_then_forbidden_before_not_fou
     account, api_token_actor, clock, who
 ):
     admin = await add_user(
-        account.account_id, email="a@example.com", role=Role.ADMIN, created_at=clock.now()
+        account.account_id,
+        email="a@example.com",
+        role=Role.ADMIN,
+        created_at=clock.now(),
+        licensed=True,
     )
-    member = await add_user(account.account_id, email="m@example.com", created_at=clock.now())
+    member = await add_user(
+        account.account_id, email="m@example.com", created_at=clock.now(), licensed=True
+    )
     actor = {
         "admin": as_user(admin),
         "member": as_user(member),
@@ -134,10 +135,10 @@ async def test_given_non_owner_actor_when_transfer_then_forbidden_before_not_fou
     before = await database_snapshot()
 
     await refused(
-        ErrorCode.FORBIDDEN, transfer_ownership(actor=actor, user_id=str(member.id), clock=clock)
+        transfer_ownership(actor=actor, user_id=str(member.id), clock=clock), ErrorCode.FORBIDDEN
     )
     await refused(
-        ErrorCode.FORBIDDEN, transfer_ownership(actor=actor, user_id="999999", clock=clock)
+        transfer_ownership(actor=actor, user_id="999999", clock=clock), ErrorCode.FORBIDDEN
     )
 
     assert await database_snapshot() == before
@@ -147,12 +148,14 @@ async def test_given_unknown_malformed_or_foreign_user_when_transfer_then_not_fo
     account, owner, clock
 ):
     other = await make_account(clock, email="other-owner@example.com", name="Other")
-    foreigner = await add_user(other.account_id, email="f@example.com", created_at=clock.now())
+    foreigner = await add_user(
+        other.account_id, email="f@example.com", created_at=clock.now(), licensed=True
+    )
     before = await database_snapshot()
 
     for user_id in ("999999", "abc", "", str(foreigner.id), str(other.owner_user_id)):
         await refused(
-            ErrorCode.NOT_FOUND, transfer_ownership(actor=owner, user_id=user_id, clock=clock)
+            transfer_ownership(actor=owner, user_id=user_id, clock=clock), ErrorCode.NOT_FOUND
         )
 
     assert await database_snapshot() == before
@@ -163,13 +166,17 @@ async def test_given_target_not_enabled_when_transfer_then_target_not_eligible_a
     account, owner, clock, status
 ):
     target = await add_user(
-        account.account_id, email="t@example.com", status=status, created_at=clock.now()
+        account.account_id,
+        email="t@example.com",
+        status=status,
+        created_at=clock.now(),
+        licensed=True,
     )
     before = await database_snapshot()
 
     await refused(
-        ErrorCode.TARGET_NOT_ELIGIBLE,
         transfer_ownership(actor=owner, user_id=str(target.id), clock=clock),
+        ErrorCode.TARGET_NOT_ELIGIBLE,
     )
 
     assert await database_snapshot() == before
@@ -181,8 +188,8 @@ async def test_given_owner_itself_when_transfer_then_already_owner_and_nothing_c
     before = await database_snapshot()
 
     await refused(
-        ErrorCode.ALREADY_OWNER,
         transfer_ownership(actor=owner, user_id=str(owner.user_id), clock=clock),
+        ErrorCode.ALREADY_OWNER,
     )
 
     assert await database_snapshot() == before
@@ -191,17 +198,21 @@ async def test_given_owner_itself_when_transfer_then_already_owner_and_nothing_c
 async def test_given_ownership_moved_when_stale_owner_transfers_then_forbidden_no_change(
     account, owner, clock
 ):
-    first = await add_user(account.account_id, email="1@example.com", created_at=clock.now())
-    second = await add_user(account.account_id, email="2@example.com", created_at=clock.now())
+    first = await add_user(
+        account.account_id, email="1@example.com", created_at=clock.now(), licensed=True
+    )
+    second = await add_user(
+        account.account_id, email="2@example.com", created_at=clock.now(), licensed=True
+    )
     await transfer_ownership(actor=owner, user_id=str(first.id), clock=clock)
     before = await database_snapshot()
 
     # The principal still says OWNER (built before the transfer).
     await refused(
-        ErrorCode.FORBIDDEN, transfer_ownership(actor=owner, user_id=str(second.id), clock=clock)
+        transfer_ownership(actor=owner, user_id=str(second.id), clock=clock), ErrorCode.FORBIDDEN
     )
     await refused(
-        ErrorCode.FORBIDDEN, transfer_ownership(actor=owner, user_id=str(first.id), clock=clock)
+        transfer_ownership(actor=owner, user_id=str(first.id), clock=clock), ErrorCode.FORBIDDEN
     )
 
     assert await database_snapshot() == before
@@ -209,14 +220,11 @@ async def test_given_ownership_moved_when_stale_owner_transfers_then_forbidden_n
 
 async def test_given_twenty_concurrent_transfers_when_they_race_then_exactly_one_wins(db, clock):
     created = await make_account(clock, seats=21)
-    owner = Principal(
-        account_id=created.account_id,
-        kind=ActorKind.USER,
-        role=Role.OWNER,
-        user_id=created.owner_user_id,
-    )
+    owner = owner_principal(created.account_id, created.owner_user_id)
     targets = [
-        await add_user(created.account_id, email=f"t{n}@example.com", created_at=clock.now())
+        await add_user(
+            created.account_id, email=f"t{n}@example.com", created_at=clock.now(), licensed=True
+        )
         for n in range(20)
     ]
 
@@ -241,7 +249,9 @@ async def test_given_twenty_concurrent_transfers_when_they_race_then_exactly_one
 async def test_given_three_processes_transferring_at_once_then_exactly_one_owner_remains(db, clock):
     created = await make_account(clock, seats=20)
     targets = [
-        await add_user(created.account_id, email=f"t{n}@example.com", created_at=clock.now())
+        await add_user(
+            created.account_id, email=f"t{n}@example.com", created_at=clock.now(), licensed=True
+        )
         for n in range(12)
     ]
     ids = [str(t.id) for t in targets]

@@ -105,9 +105,10 @@ from domain.models import (
 )
 from domain.principal import Principal
 from domain.security import invitation_token, token_hash
-from domain.services import auth, billing, ownership, seats, users
+from domain.services import auth, billing, invitations, licensing, ownership, profile, seats
 from domain.services.accounts import create_account
-from tests.conftest import POSTGRES_URL, _truncate_postgres
+from tests.support.database import POSTGRES_URL, truncate_postgres
+from tests.support.principals import api_token_principal, owner_principal, user_principal
 
 T = TypeVar("T")
 
@@ -277,7 +278,7 @@ class LicensesMachine(RuleBasedStateMachine):
     async def _open(self) -> None:
         await init_database(self.database_url)
         if POSTGRES_URL:
-            await _truncate_postgres()
+            await truncate_postgres()
 
     async def _create_accounts(self, start: datetime, b_interval: BillingInterval) -> None:
         self.clock.at = start
@@ -334,9 +335,7 @@ class LicensesMachine(RuleBasedStateMachine):
             return await self._token_principal(key)
         if kind == "owner":
             owner = await User.get(account_id=model.id, role=Role.OWNER)
-            return Principal(
-                account_id=model.id, kind=ActorKind.USER, role=Role.OWNER, user_id=owner.id
-            )
+            return owner_principal(model.id, owner.id)
         role = Role.ADMIN if kind == "admin" else Role.MEMBER
         user = (
             await User.filter(account_id=model.id, role=role, status=UserStatus.ENABLED)
@@ -345,7 +344,7 @@ class LicensesMachine(RuleBasedStateMachine):
         )
         if user is None:
             return await self._token_principal(key)
-        return Principal(account_id=model.id, kind=ActorKind.USER, role=role, user_id=user.id)
+        return user_principal(model.id, user.id, role)
 
     async def _token_principal(self, key: str) -> Principal:
         """The account's oldest API token that still works (the owner when none does)."""
@@ -357,9 +356,7 @@ class LicensesMachine(RuleBasedStateMachine):
         )
         if token is None:
             return await self._principal(key, "owner")
-        return Principal(
-            account_id=model.id, kind=ActorKind.API_TOKEN, role=Role.ADMIN, token_id=token.id
-        )
+        return api_token_principal(model.id, token.id)
 
     async def _pick(self, status: UserStatus, pick: int, *, owner: bool = True) -> int | None:
         """The pick-th user (both accounts, by id, wrapping) in `status`."""
@@ -517,7 +514,7 @@ class LicensesMachine(RuleBasedStateMachine):
         ok, outcome, events = await self._attempt(
             "invite",
             expected,
-            lambda: users.invite_user(
+            lambda: invitations.invite_user(
                 actor=actor,
                 email=email,
                 first_name="New",
@@ -574,10 +571,10 @@ class LicensesMachine(RuleBasedStateMachine):
 
     async def _accept(self, user_id: int, which: str, weak: bool) -> Any:
         user = await User.get(id=user_id)
-        invitations = await Invitation.filter(user_id=user_id).order_by("id")
-        if not invitations:
+        sent = await Invitation.filter(user_id=user_id).order_by("id")
+        if not sent:
             return multiple()
-        invitation = invitations[0] if which == "first" else invitations[-1]
+        invitation = sent[0] if which == "first" else sent[-1]
         now = self.clock.now()
         password = "short" if weak else password_for(user.email_key)
         if which == "stale":
@@ -609,7 +606,7 @@ class LicensesMachine(RuleBasedStateMachine):
         ok, grant, events = await self._attempt(
             "accept",
             expected,
-            lambda: users.accept_invitation(token=token, password=password, clock=self.clock),
+            lambda: invitations.accept_invitation(token=token, password=password, clock=self.clock),
         )
         if not ok or grant is None:
             return multiple()
@@ -676,7 +673,9 @@ class LicensesMachine(RuleBasedStateMachine):
         ok, _, events = await self._attempt(
             "resend",
             expected,
-            lambda: users.resend_invitation(actor=actor, user_id=str(user_id), clock=self.clock),
+            lambda: invitations.resend_invitation(
+                actor=actor, user_id=str(user_id), clock=self.clock
+            ),
         )
         if not ok:
             return False
@@ -745,7 +744,9 @@ class LicensesMachine(RuleBasedStateMachine):
         ok, _, events = await self._attempt(
             "revoke",
             expected,
-            lambda: users.revoke_invitation(actor=actor, user_id=str(user_id), clock=self.clock),
+            lambda: invitations.revoke_invitation(
+                actor=actor, user_id=str(user_id), clock=self.clock
+            ),
         )
         if not ok:
             return False
@@ -794,7 +795,7 @@ class LicensesMachine(RuleBasedStateMachine):
         ok, _, events = await self._attempt(
             "assign",
             expected,
-            lambda: users.assign_license(actor=actor, user_id=str(user_id), clock=self.clock),
+            lambda: licensing.assign_license(actor=actor, user_id=str(user_id), clock=self.clock),
         )
         if not ok:
             return False
@@ -847,7 +848,7 @@ class LicensesMachine(RuleBasedStateMachine):
         ok, _, events = await self._attempt(
             "unassign",
             expected,
-            lambda: users.unassign_license(actor=actor, user_id=str(user_id), clock=self.clock),
+            lambda: licensing.unassign_license(actor=actor, user_id=str(user_id), clock=self.clock),
         )
         if not ok:
             return False
@@ -905,12 +906,7 @@ class LicensesMachine(RuleBasedStateMachine):
         user = await User.get(id=user_id)
         if actor_kind == "self" and user.status == UserStatus.ENABLED and not cross:
             # The user edits itself (whatever its role).
-            actor = Principal(
-                account_id=user.account_id,
-                kind=ActorKind.USER,
-                role=Role(user.role),
-                user_id=user.id,
-            )
+            actor = user_principal(user.account_id, user.id, Role(user.role))
         else:
             actor = await self._actor_for(
                 user, "member" if actor_kind == "self" else actor_kind, cross
@@ -941,7 +937,7 @@ class LicensesMachine(RuleBasedStateMachine):
         ok, _, events = await self._attempt(
             "update_user",
             expected,
-            lambda: users.update_user(
+            lambda: profile.update_user(
                 actor=actor,
                 user_id=str(user_id),
                 first_name=first_name,
@@ -1167,12 +1163,7 @@ class LicensesMachine(RuleBasedStateMachine):
             )
             if former is None:
                 return
-            actor = Principal(
-                account_id=former.account_id,
-                kind=ActorKind.USER,
-                role=Role.OWNER,
-                user_id=former.id,
-            )
+            actor = owner_principal(former.account_id, former.id)
         else:
             actor = await self._principal(actor_key, actor_kind)
         previous_owner = await User.get(account_id=actor.account_id, role=Role.OWNER)
@@ -1467,7 +1458,7 @@ class LicensesMachine(RuleBasedStateMachine):
             expires_at__lte=self.clock.now(),
         )
         ok, count, events = await self._attempt(
-            "expire_invitations", None, lambda: users.expire_invitations(clock=self.clock)
+            "expire_invitations", None, lambda: invitations.expire_invitations(clock=self.clock)
         )
         assert ok
         assert count == len(overdue)

@@ -8,17 +8,19 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from domain import config
-from domain.enums import ActorKind, AuditAction, ChargeKind, EmailKind, Role, SeatChangeKind
-from domain.errors import DomainError, ErrorCode
-from domain.models import Account, AuditEvent, Charge, OutboxMessage, User
+from domain.enums import AuditAction, ChargeKind, EmailKind, SeatChangeKind
+from domain.errors import ErrorCode
+from domain.models import Account, AuditEvent, Charge, OutboxMessage
 from domain.principal import Principal
 from domain.services.seats import (
     cancel_scheduled_seat_change,
     change_seat_count,
     preview_seat_change,
 )
-from tests.domain.billing_worker import add_user
-from tests.domain.snapshot import database_snapshot
+from tests.support.assertions import refused
+from tests.support.factories import add_user
+from tests.support.principals import as_user
+from tests.support.snapshot import database_snapshot
 
 pytestmark = pytest.mark.anyio
 
@@ -26,19 +28,6 @@ PERIOD_START = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 PERIOD_END = datetime(2026, 4, 10, 12, 0, tzinfo=UTC)
 PERIOD_SECONDS = 31 * 86_400
 AGREED = {"accept_agreement": True, "agreement_version": config.AGREEMENT_VERSION}
-
-
-def as_user(user: User) -> Principal:
-    return Principal(
-        account_id=user.account_id, kind=ActorKind.USER, role=Role(user.role), user_id=user.id
-    )
-
-
-async def refused(code: ErrorCode, call: object) -> DomainError:
-    with pytest.raises(DomainError) as caught:
-        await call  # type: ignore[misc]
-    assert caught.value.code == code, caught.value
-    return caught.value
 
 
 async def schedule(owner: Principal, clock, total: int) -> None:
@@ -151,7 +140,6 @@ async def test_given_expected_amount_differs_when_change_then_amount_mismatch_an
     before = await database_snapshot()
 
     error = await refused(
-        ErrorCode.AMOUNT_MISMATCH,
         change_seat_count(
             actor=owner,
             total=7,
@@ -160,6 +148,7 @@ async def test_given_expected_amount_differs_when_change_then_amount_mismatch_an
             proration_date=preview.proration_date,
             clock=clock,
         ),
+        ErrorCode.AMOUNT_MISMATCH,
     )
 
     assert error.field == "expectedAmountDueCents"
@@ -175,7 +164,6 @@ async def test_given_expected_amount_when_change_is_a_reduction_then_only_zero_i
     before = await database_snapshot()
 
     await refused(
-        ErrorCode.AMOUNT_MISMATCH,
         change_seat_count(
             actor=owner,
             total=6,
@@ -183,6 +171,7 @@ async def test_given_expected_amount_when_change_is_a_reduction_then_only_zero_i
             expected_amount_due_cents=preview.amount_due_now_cents,
             clock=clock,
         ),
+        ErrorCode.AMOUNT_MISMATCH,
     )
     assert await database_snapshot() == before
     outcome = await change_seat_count(
@@ -196,11 +185,13 @@ async def test_given_reduction_below_usage_and_wrong_amount_then_amount_mismatch
     account, owner, clock
 ):
     for n in range(3):
-        await add_user(account.account_id, email=f"u{n}@example.com", created_at=clock.now())
+        await add_user(
+            account.account_id, email=f"u{n}@example.com", created_at=clock.now(), licensed=True
+        )
 
     await refused(
-        ErrorCode.AMOUNT_MISMATCH,
         change_seat_count(actor=owner, total=2, **AGREED, expected_amount_due_cents=1, clock=clock),
+        ErrorCode.AMOUNT_MISMATCH,
     )
 
 
@@ -266,13 +257,15 @@ async def test_given_licences_in_use_when_reduce_below_usage_then_seats_below_us
     account, owner, clock
 ):
     for n in range(3):
-        await add_user(account.account_id, email=f"u{n}@example.com", created_at=clock.now())
+        await add_user(
+            account.account_id, email=f"u{n}@example.com", created_at=clock.now(), licensed=True
+        )
     preview = await preview_seat_change(actor=owner, total=2, clock=clock)
     before = await database_snapshot()
 
     error = await refused(
-        ErrorCode.SEATS_BELOW_USAGE,
         change_seat_count(actor=owner, total=2, **AGREED, clock=clock),
+        ErrorCode.SEATS_BELOW_USAGE,
     )
 
     assert preview.licenses_over_new_total == 2
@@ -336,19 +329,21 @@ async def test_given_member_when_seat_operations_then_forbidden_and_nothing_chan
 ):
     await schedule(owner, clock, 3)
     member = as_user(
-        await add_user(account.account_id, email="m@example.com", created_at=clock.now())
+        await add_user(
+            account.account_id, email="m@example.com", created_at=clock.now(), licensed=True
+        )
     )
     before = await database_snapshot()
 
-    await refused(ErrorCode.FORBIDDEN, preview_seat_change(actor=member, total=0, clock=clock))
+    await refused(preview_seat_change(actor=member, total=0, clock=clock), ErrorCode.FORBIDDEN)
     # FORBIDDEN comes before the input checks.
     await refused(
-        ErrorCode.FORBIDDEN,
         change_seat_count(
             actor=member, total=0, accept_agreement=False, agreement_version="x", clock=clock
         ),
+        ErrorCode.FORBIDDEN,
     )
-    await refused(ErrorCode.FORBIDDEN, cancel_scheduled_seat_change(actor=member, clock=clock))
+    await refused(cancel_scheduled_seat_change(actor=member, clock=clock), ErrorCode.FORBIDDEN)
 
     assert await database_snapshot() == before
 
@@ -360,14 +355,14 @@ async def test_given_total_out_of_range_when_preview_or_change_then_seat_limit_a
     before = await database_snapshot()
 
     preview_error = await refused(
-        ErrorCode.SEAT_LIMIT, preview_seat_change(actor=owner, total=total, clock=clock)
+        preview_seat_change(actor=owner, total=total, clock=clock), ErrorCode.SEAT_LIMIT
     )
     # Input validation comes before the agreement checks.
     change_error = await refused(
-        ErrorCode.SEAT_LIMIT,
         change_seat_count(
             actor=owner, total=total, accept_agreement=False, agreement_version="old", clock=clock
         ),
+        ErrorCode.SEAT_LIMIT,
     )
 
     assert preview_error.field == change_error.field == "total"
@@ -390,11 +385,10 @@ async def test_given_bad_proration_date_when_preview_or_change_then_invalid_inpu
     before = await database_snapshot()
 
     preview_error = await refused(
-        ErrorCode.INVALID_INPUT,
         preview_seat_change(actor=owner, total=7, proration_date=proration_date, clock=clock),
+        ErrorCode.INVALID_INPUT,
     )
     change_error = await refused(
-        ErrorCode.INVALID_INPUT,
         change_seat_count(
             actor=owner,
             total=7,
@@ -403,6 +397,7 @@ async def test_given_bad_proration_date_when_preview_or_change_then_invalid_inpu
             proration_date=proration_date,
             clock=clock,
         ),
+        ErrorCode.INVALID_INPUT,
     )
 
     assert preview_error.field == change_error.field == "prorationDate"
@@ -413,10 +408,10 @@ async def test_given_naive_or_ten_minutes_old_proration_date_then_naive_refused_
     account, owner, clock
 ):
     await refused(
-        ErrorCode.INVALID_INPUT,
         preview_seat_change(
             actor=owner, total=7, proration_date=clock.now().replace(tzinfo=None), clock=clock
         ),
+        ErrorCode.INVALID_INPUT,
     )
 
     preview = await preview_seat_change(
@@ -441,7 +436,6 @@ async def test_given_agreement_not_accepted_or_outdated_when_change_then_refused
     before = await database_snapshot()
 
     error = await refused(
-        code,
         change_seat_count(
             actor=owner,
             total=total,
@@ -451,6 +445,7 @@ async def test_given_agreement_not_accepted_or_outdated_when_change_then_refused
             expected_amount_due_cents=-1,
             clock=clock,
         ),
+        code,
     )
 
     assert error.field == field

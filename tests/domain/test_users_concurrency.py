@@ -20,32 +20,27 @@ from typing import Any
 
 import pytest
 
-from domain.enums import ActorKind, InvitationKind, InvitationStatus, Role, UserStatus
+from domain.enums import InvitationKind, InvitationStatus, Role, UserStatus
 from domain.errors import DomainError, ErrorCode
 from domain.models import Account, ApiToken, Invitation, LicenseAssignment, User
-from domain.principal import Principal
 from domain.security import invitation_token
-from domain.services.users import (
+from domain.services.invitations import (
     accept_invitation,
-    assign_license,
     expire_invitations,
     invite_user,
     resend_invitation,
     revoke_invitation,
-    unassign_license,
-    update_user,
 )
-from tests.conftest import TEST_SECRET_KEY
-from tests.domain.conftest import make_account
+from domain.services.licensing import assign_license, unassign_license
+from domain.services.profile import update_user
+from tests.support.database import TEST_SECRET_KEY
+from tests.support.factories import make_account
+from tests.support.principals import api_token_principal, owner_principal
 
 pytestmark = pytest.mark.anyio
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 HOLDING = (UserStatus.INVITED, UserStatus.ENABLED)
-
-
-def owner_of(account_id: int, user_id: int) -> Principal:
-    return Principal(account_id=account_id, kind=ActorKind.USER, role=Role.OWNER, user_id=user_id)
 
 
 async def assert_invariants(account_id: int) -> tuple[int, int]:
@@ -78,7 +73,7 @@ def split(results: list[Any]) -> tuple[list[Any], Counter[ErrorCode], list[BaseE
 
 async def test_given_10_free_licences_when_50_invites_at_once_then_exactly_10_succeed(db, clock):
     created = await make_account(clock, seats=11)  # the owner holds one
-    owner = owner_of(created.account_id, created.owner_user_id)
+    owner = owner_principal(created.account_id, created.owner_user_id)
 
     results = await asyncio.gather(
         *(
@@ -105,11 +100,9 @@ async def test_given_10_free_licences_when_50_invites_at_once_then_exactly_10_su
 async def test_given_a_storm_of_mixed_calls_then_invariants_hold_after_every_batch(db, clock):
     created = await make_account(clock, seats=12)
     account_id = created.account_id
-    owner = owner_of(account_id, created.owner_user_id)
+    owner = owner_principal(account_id, created.owner_user_id)
     token = await ApiToken.get(account_id=account_id)
-    api = Principal(
-        account_id=account_id, kind=ActorKind.API_TOKEN, role=Role.ADMIN, token_id=token.id
-    )
+    api = api_token_principal(account_id, token.id)
     rng = random.Random(20260310)
     emails = [f"storm{i}@example.com" for i in range(80)]
 

@@ -62,12 +62,13 @@ from domain.errors import DomainError, ErrorCode
 from domain.models import Account, ApiToken, Invitation, User
 from domain.principal import Principal
 from domain.security import invitation_token
-from domain.services import auth, seats, users
+from domain.services import auth, invitations, licensing, seats
 from domain.services.sessions import start_session
 from domain.uow import unit_of_work
-from tests.api.conftest import PASSWORD, Principals
 from tests.hostile import invariants
 from tests.hostile.gqlfuzz import PUBLIC_MUTATIONS, FuzzRequest, Pools, requests
+from tests.support.factories import PASSWORD
+from tests.support.principals import Principals, owner_principal
 
 pytestmark = pytest.mark.anyio
 
@@ -131,9 +132,7 @@ class FuzzSession:
             "other_admin": p.other_admin_token,
             "none": None,
         }
-        owner = Principal(
-            account_id=self.acme, kind=ActorKind.USER, role=Role.OWNER, user_id=p.owner_id
-        )
+        owner = owner_principal(self.acme, p.owner_id)
         await seats.change_seat_count(
             actor=owner,
             total=10,
@@ -143,12 +142,12 @@ class FuzzSession:
         )
         # DISABLED with a password; DISABLED never accepted; INVITED; INVITED past expiry.
         disabled = await self._invite(owner, "dora@example.com", Role.MEMBER)
-        await users.accept_invitation(
+        await invitations.accept_invitation(
             token=await self._token_of(disabled), password=PASSWORD, clock=self.clock
         )
-        await users.unassign_license(actor=owner, user_id=str(disabled), clock=self.clock)
+        await licensing.unassign_license(actor=owner, user_id=str(disabled), clock=self.clock)
         revoked = await self._invite(owner, "rex@example.com", Role.ADMIN)
-        await users.revoke_invitation(actor=owner, user_id=str(revoked), clock=self.clock)
+        await invitations.revoke_invitation(actor=owner, user_id=str(revoked), clock=self.clock)
         await self._invite(owner, "ivy@example.com", Role.MEMBER)
         overdue = await self._invite(owner, "otto@example.com", Role.MEMBER)
         await Invitation.filter(user_id=overdue).update(
@@ -164,7 +163,7 @@ class FuzzSession:
             clock=self.clock,
         )
         both = await self._invite(globex_owner, "adam@example.com", Role.MEMBER)
-        await users.accept_invitation(
+        await invitations.accept_invitation(
             token=await self._token_of(both), password=PASSWORD, clock=self.clock
         )
         revoked_token = await auth.create_api_token(actor=owner, name="old", clock=self.clock)
@@ -173,7 +172,7 @@ class FuzzSession:
         )
 
     async def _invite(self, actor: Principal, email: str, role: Role) -> int:
-        outcome = await users.invite_user(
+        outcome = await invitations.invite_user(
             actor=actor,
             email=email,
             first_name="Fuzz",
@@ -255,7 +254,7 @@ class FuzzSession:
                 agreement_version=config.AGREEMENT_VERSION,
                 clock=self.clock,
             )
-        outcome = await users.invite_user(
+        outcome = await invitations.invite_user(
             actor=system,
             email=f"healed{self.healed}@fuzz.example",
             first_name="Healed",
@@ -263,7 +262,7 @@ class FuzzSession:
             role=role,
             clock=self.clock,
         )
-        grant = await users.accept_invitation(
+        grant = await invitations.accept_invitation(
             token=invitation_token(outcome.invitation.id, outcome.invitation.token_version),
             password=PASSWORD,
             clock=self.clock,

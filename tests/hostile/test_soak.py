@@ -1,6 +1,6 @@
 """Soak: mixed traffic from three accounts on the production topology, with faults.
 
-A `deploy.cluster.Cluster` (PostgreSQL, Redis, an SMTP catcher, two API
+A `tests.support.cluster.Cluster` (PostgreSQL, Redis, an SMTP catcher, two API
 processes, two workers, a scheduler) serves three accounts. Per account, one
 thread changes things (invites, accepts from the emailed link, resends,
 revokes, unassigns and assigns, seat increases, reductions and cancellations,
@@ -45,12 +45,12 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from deploy.cluster import Cluster
 from domain.db import close_database, init_database
 from domain.enums import InvitationStatus
 from domain.models import AuditEvent, Invitation
-from tests.deploy.test_cluster import require_cluster_tools
 from tests.hostile import invariants
+from tests.support.cluster import Cluster
+from tests.support.cluster_client import require_cluster_tools
 
 SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS") or 60)
 # After the traffic: how long the scheduler's relay may take to deliver what the

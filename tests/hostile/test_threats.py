@@ -28,16 +28,25 @@ from starlette.applications import Starlette
 
 from api import cli
 from api.logs import configure_logging
-from domain import queries, security
+from domain import security
 from domain.enums import EmailKind
 from domain.models import ApiToken, Invitation, OutboxMessage, Session, User
+from domain.reads import batches, summary
 from domain.security import invitation_token, token_hash
-from tests.api.conftest import PASSWORD, Principals, app_settings, top_codes
-from tests.conftest import TEST_SECRET_KEY
-from tests.domain.snapshot import database_snapshot
 from tests.hostile import invariants
-from workers.mailer import OutgoingEmail
-from workers.outbox import deliver_outbox_message
+from tests.support.database import TEST_SECRET_KEY
+from tests.support.factories import PASSWORD
+from tests.support.hostile_requests import (
+    DEEPLY_NESTED_JSON,
+    OVER_LIMIT_QUERIES,
+    nested_query,
+    oversized_body,
+)
+from tests.support.http_client import app_settings, gql, payload_of, top_codes
+from tests.support.principals import Principals
+from tests.support.snapshot import database_snapshot
+from workers.mail.message import OutgoingEmail
+from workers.outbox.delivery import deliver_outbox_message
 
 pytestmark = pytest.mark.anyio
 
@@ -66,38 +75,15 @@ def client_at(app: Starlette, address: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport, base_url="http://test")
 
 
-async def call(
-    http: httpx.AsyncClient,
-    query: str,
-    variables: dict[str, Any] | None = None,
-    *,
-    token: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    sent = dict(headers or {})
-    if token is not None:
-        sent["Authorization"] = f"Bearer {token}"
-    response = await http.post(
-        "/graphql", json={"query": query, "variables": variables or {}}, headers=sent
-    )
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def payload(body: dict[str, Any], field: str) -> dict[str, Any]:
-    assert not body.get("errors"), body
-    result: dict[str, Any] = body["data"][field]
-    return result
-
-
 async def login(http: httpx.AsyncClient, email: str, password: str, **extra: Any) -> dict[str, Any]:
-    body = await call(http, LOGIN, {"input": {"email": email, "password": password, **extra}})
-    return payload(body, "login")
+    body = await gql(
+        http, LOGIN, variables={"input": {"email": email, "password": password, **extra}}
+    )
+    return payload_of(body, "login")
 
 
 async def refused_as_unauthenticated(http: httpx.AsyncClient, token: str) -> bool:
-    body = await call(http, WHO_AM_I, token=token)
+    body = await gql(http, WHO_AM_I, token=token)
     return body["data"] is None and top_codes(body) == ["UNAUTHENTICATED"]
 
 
@@ -143,17 +129,18 @@ async def test_ids_of_another_account_are_not_found_exactly_like_unknown_ids(
         ),
     ]
     for field, query, name, foreign_id in operations:
-        foreign = payload(
-            await call(client, query, {name: foreign_id}, token=p.other_admin_token), field
+        foreign = payload_of(
+            await gql(client, query, variables={name: foreign_id}, token=p.other_admin_token), field
         )
-        unknown = payload(
-            await call(client, query, {name: "2000000000"}, token=p.other_admin_token), field
+        unknown = payload_of(
+            await gql(client, query, variables={name: "2000000000"}, token=p.other_admin_token),
+            field,
         )
         assert foreign["errors"] == unknown["errors"], field
         assert foreign["errors"][0]["code"] == "NOT_FOUND", field
     read = "query($id: ID!) { account { id user(id: $id) { id email } } }"
     for user_id in (p.owner_id, p.member_id, 2_000_000_000):
-        body = await call(client, read, {"id": str(user_id)}, token=p.other_admin_token)
+        body = await gql(client, read, variables={"id": str(user_id)}, token=p.other_admin_token)
         assert not body.get("errors")
         assert body["data"]["account"] == {"id": str(p.other_account_id), "user": None}
     assert await invariants.account_rows(p.account_id) == before
@@ -172,8 +159,8 @@ async def test_session_and_api_token_secrets_are_stored_only_as_sha256(
     row = await Session.get(token_hash=hashlib.sha256(token.encode()).hexdigest())
     assert row.user_id == principals.owner_id
 
-    created = payload(
-        await call(client, CREATE_TOKEN, token=principals.admin_token), "createApiToken"
+    created = payload_of(
+        await gql(client, CREATE_TOKEN, token=principals.admin_token), "createApiToken"
     )
     secret = created["secret"]
     assert API_SECRET.match(secret), secret
@@ -202,24 +189,26 @@ async def test_a_revoked_api_token_or_an_ended_session_is_refused_at_once(
     # Revoked API token: the very next request is refused.
     token_id = (await ApiToken.get(account_id=p.account_id)).id
     assert not await refused_as_unauthenticated(client, p.api_token)
-    revoked = await call(client, REVOKE_TOKEN, {"id": str(token_id)}, token=p.admin_token)
-    assert payload(revoked, "revokeApiToken")["errors"] == []
+    revoked = await gql(client, REVOKE_TOKEN, variables={"id": str(token_id)}, token=p.admin_token)
+    assert payload_of(revoked, "revokeApiToken")["errors"] == []
     assert await refused_as_unauthenticated(client, p.api_token)
 
     # Signed out: that session only.
     second = (await login(client, "adam@example.com", PASSWORD))["token"]
-    assert payload(await call(client, LOGOUT, token=second), "logout")["errors"] == []
+    assert payload_of(await gql(client, LOGOUT, token=second), "logout")["errors"] == []
     assert await refused_as_unauthenticated(client, second)
     assert not await refused_as_unauthenticated(client, p.admin_token)
 
     # Licence released: every session of the user ends.
-    unassigned = await call(client, UNASSIGN, {"id": str(p.member_id)}, token=p.admin_token)
-    assert payload(unassigned, "unassignLicense")["errors"] == []
+    unassigned = await gql(
+        client, UNASSIGN, variables={"id": str(p.member_id)}, token=p.admin_token
+    )
+    assert payload_of(unassigned, "unassignLicense")["errors"] == []
     assert await refused_as_unauthenticated(client, p.member_token)
 
     # Ownership handed over: the previous owner's sessions end.
-    moved = await call(client, TRANSFER, {"id": str(p.admin_id)}, token=p.owner_token)
-    assert payload(moved, "transferOwnership")["errors"] == []
+    moved = await gql(client, TRANSFER, variables={"id": str(p.admin_id)}, token=p.owner_token)
+    assert payload_of(moved, "transferOwnership")["errors"] == []
     assert await refused_as_unauthenticated(client, p.owner_token)
 
 
@@ -230,11 +219,13 @@ async def test_a_revoked_api_token_or_an_ended_session_is_refused_at_once(
 async def test_invitation_tokens_are_hmac_sha256_with_256_bits_in_url_safe_characters(
     client, principals: Principals
 ):
-    invited = payload(
-        await call(
+    invited = payload_of(
+        await gql(
             client,
             INVITE,
-            {"input": {"email": "new@example.com", "firstName": "New", "lastName": "Person"}},
+            variables={
+                "input": {"email": "new@example.com", "firstName": "New", "lastName": "Person"}
+            },
             token=principals.admin_token,
         ),
         "inviteUser",
@@ -259,18 +250,24 @@ async def test_invitation_tokens_are_hmac_sha256_with_256_bits_in_url_safe_chara
             hashlib.sha256,
         ).digest()
     )
-    resent = await call(client, RESEND, {"id": invited["user"]["id"]}, token=principals.admin_token)
-    assert payload(resent, "resendInvitation")["errors"] == []
+    resent = await gql(
+        client, RESEND, variables={"id": invited["user"]["id"]}, token=principals.admin_token
+    )
+    assert payload_of(resent, "resendInvitation")["errors"] == []
     refusals = []
     for guess in (forged.rstrip(b"=").decode(), token, "A" * 43, token[:-1]):
-        body = await call(client, ACCEPT, {"input": {"token": guess, "password": "long enough 1"}})
-        refusals.append(payload(body, "acceptInvitation")["errors"])
+        body = await gql(
+            client, ACCEPT, variables={"input": {"token": guess, "password": "long enough 1"}}
+        )
+        refusals.append(payload_of(body, "acceptInvitation")["errors"])
     assert all(r == refusals[0] for r in refusals), refusals  # alike: no oracle
     assert refusals[0][0]["code"] == "INVITATION_INVALID"
     current = await Invitation.get(id=invitation.id)
     fresh = invitation_token(current.id, current.token_version)
-    body = await call(client, ACCEPT, {"input": {"token": fresh, "password": "long enough 1"}})
-    assert URL_SAFE_256_BITS.match(payload(body, "acceptInvitation")["token"])
+    body = await gql(
+        client, ACCEPT, variables={"input": {"token": fresh, "password": "long enough 1"}}
+    )
+    assert URL_SAFE_256_BITS.match(payload_of(body, "acceptInvitation")["token"])
 
 
 # ---------------------------------------------------------------------------
@@ -305,14 +302,16 @@ async def test_failed_logins_are_limited_per_email_and_per_client_address(
 
 async def test_a_failed_login_says_the_same_whatever_the_reason(client, principals: Principals):
     p = principals
-    await call(client, UNASSIGN, {"id": str(p.member_id)}, token=p.admin_token)  # DISABLED
-    invited = await call(
+    await gql(client, UNASSIGN, variables={"id": str(p.member_id)}, token=p.admin_token)  # DISABLED
+    invited = await gql(
         client,
         INVITE,
-        {"input": {"email": "ivy@example.com", "firstName": "Ivy", "lastName": "Invited"}},
+        variables={
+            "input": {"email": "ivy@example.com", "firstName": "Ivy", "lastName": "Invited"}
+        },
         token=p.admin_token,
     )
-    assert payload(invited, "inviteUser")["errors"] == []
+    assert payload_of(invited, "inviteUser")["errors"] == []
     cases = {
         "unknown email": ("nobody@example.com", PASSWORD),
         "wrong password": ("adam@example.com", "not the password"),
@@ -358,7 +357,9 @@ async def test_every_login_verifies_exactly_one_argon2_hash_known_email_or_not(
     Counted rather than timed (stable on a loaded machine)."""
     counting = CountingHasher(security._hasher())
     monkeypatch.setattr(security, "_hasher", lambda: counting)
-    await call(client, UNASSIGN, {"id": str(principals.member_id)}, token=principals.admin_token)
+    await gql(
+        client, UNASSIGN, variables={"id": str(principals.member_id)}, token=principals.admin_token
+    )
     cases = [
         ("nobody@example.com", "a wrong password"),
         ("adam@example.com", "a wrong password"),
@@ -427,57 +428,39 @@ async def test_the_api_sets_no_cookie_ignores_cookies_and_allows_no_cross_origin
 # Denial of service through expensive queries
 
 
-def _nested(depth: int) -> str:
-    names = ["viewer"] + [
-        "licenseHistory" if i % 2 == 0 else "assignedBy" for i in range(depth - 1)
-    ]
-    leaf = "assignedAt" if names[-1] == "licenseHistory" else "id"
-    selection = leaf
-    for name in reversed(names):
-        selection = f"{name} {{ {selection} }}"
-    return "{ " + selection + " }"
-
-
 async def test_expensive_queries_are_refused_before_they_run(
     client, principals: Principals, monkeypatch
 ):
     calls = []
-    original = queries.assignments_by_user_ids
+    original = batches.assignments_by_user_ids
 
     async def counted(**kwargs: Any) -> Any:
         calls.append(kwargs)
         return await original(**kwargs)
 
-    monkeypatch.setattr(queries, "assignments_by_user_ids", counted)
+    monkeypatch.setattr(batches, "assignments_by_user_ids", counted)
     token = principals.owner_token
-    refused = {
-        "depth 11": _nested(11),
-        "31 aliases": "{ " + " ".join(f"a{i}: viewer {{ id }}" for i in range(31)) + " }",
-        "5001 tokens": "{ viewer { " + "id " * 5000 + "} }",
-        "fragment cycle": "{ viewer { ...A } } fragment A on User { licenseHistory "
-        "{ assignedBy { ...A } } }",
-    }
-    for reason, query in refused.items():
-        body = await call(client, query, token=token)
+    for reason, query in OVER_LIMIT_QUERIES.items():
+        body = await gql(client, query, token=token)
         assert body["data"] is None, reason
         assert top_codes(body) == ["INVALID_INPUT"], (reason, body)
     assert calls == []  # nothing ran
-    body = await call(client, "{ account { users(first: 201) { totalCount } } }", token=token)
+    body = await gql(client, "{ account { users(first: 201) { totalCount } } }", token=token)
     assert top_codes(body) == ["INVALID_INPUT"]
     huge = await client.post(
         "/graphql",
-        content=json.dumps({"query": WHO_AM_I, "variables": {"pad": "x" * (1 << 20)}}),
+        content=oversized_body(),
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
     )
     assert huge.status_code == 413
     nested_json = await client.post(
         "/graphql",
-        content=b"[" * 200_000 + b"]" * 200_000,
+        content=DEEPLY_NESTED_JSON,
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
     )
     assert nested_json.status_code == 400
     # Within the limits the same shapes run.
-    assert not (await call(client, _nested(10), token=token)).get("errors")
+    assert not (await gql(client, nested_query(10), token=token)).get("errors")
 
 
 # ---------------------------------------------------------------------------
@@ -538,22 +521,24 @@ async def test_debug_logs_of_login_invite_and_accept_hold_no_secret(
     }
     # An unexpected error on the way, to see what its stack trace tells.
     broken = {"on": False}
-    original = queries.summarize
+    original = summary.summarize
 
     def sometimes_broken(*args: Any, **kwargs: Any) -> Any:
         if broken["on"]:
             raise RuntimeError("boom")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(queries, "summarize", sometimes_broken)
+    monkeypatch.setattr(summary, "summarize", sometimes_broken)
     with debug_logs_to(buffer):
         await login(client, "adam@example.com", seen["wrong password"])
         seen["session"] = (await login(client, "adam@example.com", PASSWORD))["token"]
-        invited = payload(
-            await call(
+        invited = payload_of(
+            await gql(
                 client,
                 INVITE,
-                {"input": {"email": "newbie@example.com", "firstName": "New", "lastName": "Bie"}},
+                variables={
+                    "input": {"email": "newbie@example.com", "firstName": "New", "lastName": "Bie"}
+                },
                 token=seen["session"],
             ),
             "inviteUser",
@@ -563,19 +548,21 @@ async def test_debug_logs_of_login_invite_and_accept_hold_no_secret(
         await deliver_outbox_message(row.id, mailer=mailer, clock=clock, settings=app_settings(db))
         link = next(part for part in mailer.sent[-1].text.split() if "accept-invitation" in part)
         seen["invitation token"] = parse_qs(urlsplit(link).query)["token"][0]
-        accepted = await call(
+        accepted = await gql(
             client,
             ACCEPT,
-            {"input": {"token": seen["invitation token"], "password": seen["new password"]}},
+            variables={
+                "input": {"token": seen["invitation token"], "password": seen["new password"]}
+            },
         )
-        seen["accepted session"] = payload(accepted, "acceptInvitation")["token"]
-        created = await call(client, CREATE_TOKEN, token=seen["accepted session"])
-        assert payload(created, "createApiToken")["errors"][0]["code"] == "FORBIDDEN"  # MEMBER
-        created = await call(client, CREATE_TOKEN, token=seen["session"])
-        seen["API token"] = payload(created, "createApiToken")["secret"]
-        await call(client, WHO_AM_I, token=seen["API token"])
+        seen["accepted session"] = payload_of(accepted, "acceptInvitation")["token"]
+        created = await gql(client, CREATE_TOKEN, token=seen["accepted session"])
+        assert payload_of(created, "createApiToken")["errors"][0]["code"] == "FORBIDDEN"  # MEMBER
+        created = await gql(client, CREATE_TOKEN, token=seen["session"])
+        seen["API token"] = payload_of(created, "createApiToken")["secret"]
+        await gql(client, WHO_AM_I, token=seen["API token"])
         broken["on"] = True
-        masked = await call(client, "{ account { licenses { total } } }", token=seen["API token"])
+        masked = await gql(client, "{ account { licenses { total } } }", token=seen["API token"])
         assert masked["errors"][0]["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
     logged = buffer.getvalue()
     # The capture works: the delivery's line and the masked error's stack trace.
@@ -615,7 +602,7 @@ async def test_responses_reveal_no_stack_trace_no_server_and_no_version(
     client, principals: Principals, db, monkeypatch
 ):
     def broken(*args: Any, **kwargs: Any) -> Any:
-        raise RuntimeError("boom at /work/main/domain/queries.py line 3")
+        raise RuntimeError("boom at /work/main/domain/reads/summary.py line 3")
 
     token = principals.owner_token
     auth = {"Authorization": f"Bearer {token}"}
@@ -628,7 +615,7 @@ async def test_responses_reveal_no_stack_trace_no_server_and_no_version(
         await client.get("/healthz"),
         await client.get("/metrics"),
     ]
-    monkeypatch.setattr(queries, "summarize", broken)
+    monkeypatch.setattr(summary, "summarize", broken)
     masked = await client.post(
         "/graphql", json={"query": "{ account { licenses { total } } }"}, headers=auth
     )

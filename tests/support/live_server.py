@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
-from deploy.local_services import LOOPBACK, find_free_port
 from domain.settings import SETTINGS
+from tests.support.local_services import LOOPBACK, find_free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SECRET_KEY = "live-server-secret-key-" + "0123456789abcdef" * 2

@@ -6,11 +6,12 @@ missing one is a broken pipeline) and skips it, with the reason, elsewhere.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
@@ -79,3 +80,20 @@ def ensure_node_modules() -> Path:
         if result.returncode != 0 or not node_modules_current():
             unavailable(f"npm ci failed in {NODE_DIR}: {result.stderr[-1500:]}")
     return NODE_DIR / "node_modules"
+
+
+def run_node(script: str, *args: str, token: str, timeout: float = 180) -> dict[str, Any]:
+    """Run tests/node/SCRIPT; its one line of JSON on standard output."""
+    result = subprocess.run(
+        [node_binary(), script, *args],
+        cwd=NODE_DIR,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LICENSES_TOKEN": token},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, f"node {script} failed:\n{result.stderr[-3000:]}"
+    output: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return output

@@ -1,4 +1,5 @@
-"""Table tests of the seat rules: change kind, overage and the surplus release order."""
+"""Table tests of the seat rules: who holds a licence, change kind, overage and
+the surplus release order."""
 
 from datetime import UTC, datetime
 
@@ -6,10 +7,12 @@ import pytest
 
 from domain.enums import SeatChangeKind, UserStatus
 from domain.rules.seats import (
+    LICENSED_STATUSES,
     SEAT_MAXIMUM,
     SEAT_MINIMUM,
     ReleaseCandidate,
     choose_released,
+    holds_license,
     licenses_over,
     seat_change_kind,
 )
@@ -63,6 +66,19 @@ def disabled(user_id: int, active_on: datetime | None = None) -> ReleaseCandidat
 
 def test_seat_bounds_match_the_spec() -> None:
     assert (SEAT_MINIMUM, SEAT_MAXIMUM) == (1, 100_000)
+
+
+@pytest.mark.parametrize(
+    ("status", "licensed"),
+    [
+        pytest.param(UserStatus.INVITED, True, id="invited"),
+        pytest.param(UserStatus.ENABLED, True, id="enabled"),
+        pytest.param(UserStatus.DISABLED, False, id="disabled"),
+    ],
+)
+def test_holds_license(status: UserStatus, licensed: bool) -> None:
+    assert holds_license(status) is licensed
+    assert (status in LICENSED_STATUSES) is licensed
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 
+from api.settings import API_SETTINGS, ApiSettings, public_url_for
 from domain.settings import SETTINGS, Settings, SettingsError
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -10,35 +11,36 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 def test_defaults_are_the_embedded_development_mode():
     settings = Settings.from_env({})
+    api_settings = ApiSettings.from_env({})
 
     assert settings.environment == "development"
     assert settings.embedded
     assert settings.database_url == "sqlite://var/licenses.db"
     assert settings.mail_url == "maildir://var/mail"
-    assert settings.graphiql and settings.introspection
+    assert api_settings.graphiql and api_settings.introspection
     assert settings.log_format == "text"
     assert settings.invitation_ttl.days == 7
     assert settings.session_ttl.days == 14
 
 
 def test_production_turns_graphiql_and_introspection_off_and_logs_json():
-    settings = Settings.from_env(
-        {
-            "ENVIRONMENT": "production",
-            "DATABASE_URL": "postgres://u:p@db:5432/licenses",
-            "REDIS_URL": "redis://redis:6379/0",
-            "SECRET_KEY": "x" * 40,
-        }
-    )
+    environment = {
+        "ENVIRONMENT": "production",
+        "DATABASE_URL": "postgres://u:p@db:5432/licenses",
+        "REDIS_URL": "redis://redis:6379/0",
+        "SECRET_KEY": "x" * 40,
+    }
+    settings = Settings.from_env(environment)
+    api_settings = ApiSettings.from_env(environment)
 
-    assert not settings.graphiql and not settings.introspection
+    assert not api_settings.graphiql and not api_settings.introspection
     assert settings.log_format == "json"
     assert not settings.embedded
     assert not settings.demo_account
 
 
 def test_introspection_can_be_switched_on_in_production():
-    settings = Settings.from_env(
+    settings = ApiSettings.from_env(
         {"ENVIRONMENT": "production", "SECRET_KEY": "x" * 40, "INTROSPECTION": "true"}
     )
 
@@ -68,6 +70,7 @@ def test_introspection_can_be_switched_on_in_production():
 def test_a_bad_value_names_its_variable(variable, value):
     with pytest.raises(SettingsError) as refused:
         Settings.from_env({variable: value})
+        ApiSettings.from_env({variable: value})
 
     assert refused.value.variable == variable
     assert str(refused.value).startswith(f"{variable}: ")
@@ -86,7 +89,7 @@ def test_the_readme_documents_every_setting_with_its_default():
         for match in re.finditer(r"^\| `([A-Z_]+)` \| ([^|]*)\|", README.read_text(), re.M)
     }
 
-    for setting in SETTINGS:
+    for setting in (*SETTINGS, *API_SETTINGS):
         assert setting.name in table_rows, f"{setting.name} missing from the README"
         if setting.default is not None:
             assert f"`{setting.default}`" == table_rows[setting.name], setting.name
@@ -126,11 +129,10 @@ def test_given_ttl_settings_when_the_domain_is_configured_then_it_uses_exactly_t
 
 
 def test_given_no_public_url_when_serving_on_a_port_then_links_follow_it_unless_configured():
-    default = Settings.from_env({}).listening_on("0.0.0.0", 8765)
-    configured = Settings.from_env({"PUBLIC_URL": "https://licenses.example"}).listening_on(
-        "0.0.0.0", 8765
+    default = public_url_for(Settings.from_env({}), host="0.0.0.0", port=8765)
+    configured = public_url_for(
+        Settings.from_env({"PUBLIC_URL": "https://licenses.example"}), host="0.0.0.0", port=8765
     )
 
     assert default.public_url == "http://127.0.0.1:8765"
     assert configured.public_url == "https://licenses.example"
-    assert configured.port == 8765

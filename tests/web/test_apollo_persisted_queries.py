@@ -12,7 +12,7 @@ import pytest
 
 from api.persisted_queries import MANIFEST_FORMAT, sha256_hex
 from tests.support.live_server import Account, LiveServer
-from tests.web.conftest import run_node
+from tests.support.tools import run_node
 
 pytestmark = pytest.mark.slow
 

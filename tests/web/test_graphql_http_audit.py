@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.web.conftest import run_node
+from tests.support.tools import run_node
 
 pytestmark = pytest.mark.slow
 

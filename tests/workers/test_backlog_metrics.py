@@ -14,8 +14,8 @@ from domain.clock import SYSTEM_CLOCK
 from domain.db import close_database, init_database
 from domain.enums import EmailKind
 from domain.models import OutboxMessage
-from tests.api.conftest import build_app, client_for
-from tests.workers.conftest import free_port
+from tests.support.http_client import build_app, client_for
+from tests.support.local_services import find_free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -65,7 +65,7 @@ async def scrape(app) -> tuple[int, dict[str, float]]:
 async def database_down() -> None:
     """Reconnect the process to a port nobody listens on."""
     await close_database()
-    await init_database(f"postgres://postgres@127.0.0.1:{free_port()}/licenses")
+    await init_database(f"postgres://postgres@127.0.0.1:{find_free_port()}/licenses")
 
 
 @pytest.fixture

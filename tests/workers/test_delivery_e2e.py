@@ -9,14 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from deploy.local_services import RedisServer
 from domain.clock import FixedClock
 from domain.models import Invitation, OutboxMessage, Session
-from domain.services.users import accept_invitation
+from domain.services.invitations import accept_invitation
 from domain.settings import Settings
 from domain.uow import set_outbox_dispatcher
-from tests.domain.conftest import make_account
-from tests.workers.conftest import SmtpServer, WorkerProcess, wait_until, worker_environment
+from tests.support.delivery import PUBLIC_URL, WorkerProcess, wait_until, worker_environment
+from tests.support.factories import make_account
+from tests.support.local_services import RedisServer
+from tests.support.smtp import SmtpServer
 from workers.broker import close_broker, configure_broker, enqueue_outbox
 from workers.scheduler import run_scheduler
 
@@ -58,7 +59,9 @@ async def test_given_a_worker_process_when_an_account_is_created_then_the_owner_
         what="sent_at",
     )
     grant = await accept_invitation(
-        token=smtp.received[0].token, password="correct horse battery", clock=real_now_clock
+        token=smtp.received[0].accept_token(PUBLIC_URL),
+        password="correct horse battery",
+        clock=real_now_clock,
     )
 
     (received,) = smtp.received

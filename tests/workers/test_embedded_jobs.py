@@ -26,18 +26,17 @@ from domain.enums import (
     AuditAction,
     ChargeKind,
     InvitationStatus,
-    Role,
     UserStatus,
 )
 from domain.models import Account, AuditEvent, Charge, Invitation, LicenseAssignment, User
 from domain.principal import Principal
 from domain.services.billing import PeriodEndReport
+from domain.services.invitations import invite_user
 from domain.services.seats import change_seat_count
-from domain.services.users import invite_user
 from domain.settings import Settings
-from tests.domain.billing_worker import add_user
-from tests.domain.conftest import make_account
-from tests.workers.conftest import PUBLIC_URL, wait_until
+from tests.support.delivery import PUBLIC_URL, wait_until
+from tests.support.factories import add_user, make_account
+from tests.support.principals import owner_principal
 from workers.embedded import EmbeddedRunner
 from workers.jobs import EXPIRE_INVITATIONS, PERIOD_END
 
@@ -116,9 +115,7 @@ async def test_given_the_embedded_runner_when_time_passes_an_expiry_and_a_period
     )
     created = await make_account(clock, seats=6)
     account_id = created.account_id
-    owner = Principal(
-        account_id=account_id, kind=ActorKind.USER, role=Role.OWNER, user_id=created.owner_user_id
-    )
+    owner = owner_principal(account_id, created.owner_user_id)
     runner = RecordingRunner(
         settings=settings,
         clock=clock,
@@ -177,12 +174,22 @@ async def test_given_the_embedded_runner_when_time_passes_an_expiry_and_a_period
         # never active first, then by oldest activity. The owner, never active and the oldest
         # user, must never be chosen.
         recent = await add_user(
-            account_id, email="recent@example.com", created_at=march(19), last_active_at=april(4)
+            account_id,
+            email="recent@example.com",
+            created_at=march(19),
+            last_active_at=april(4),
+            licensed=True,
         )
         stale = await add_user(
-            account_id, email="stale@example.com", created_at=march(20), last_active_at=march(25)
+            account_id,
+            email="stale@example.com",
+            created_at=march(20),
+            last_active_at=march(25),
+            licensed=True,
         )
-        idle = await add_user(account_id, email="idle@example.com", created_at=march(21))
+        idle = await add_user(
+            account_id, email="idle@example.com", created_at=march(21), licensed=True
+        )
         older_invited_id, _ = await invite(owner, clock, "older")
         clock.at = april(6)
         newer_invited_id, _ = await invite(owner, clock, "newer")

@@ -12,19 +12,14 @@ from pathlib import Path
 import pytest
 import redis
 
-from deploy.local_services import RedisServer
 from domain.clock import SYSTEM_CLOCK, FixedClock
 from domain.models import OutboxMessage
 from domain.settings import Settings
 from domain.uow import set_outbox_dispatcher
-from tests.domain.conftest import make_account
-from tests.workers.conftest import (
-    SinkHandler,
-    SmtpServer,
-    WorkerProcess,
-    wait_until,
-    worker_environment,
-)
+from tests.support.delivery import WorkerProcess, wait_until, worker_environment
+from tests.support.factories import make_account
+from tests.support.local_services import RedisServer
+from tests.support.smtp import SmtpCatcher, SmtpServer
 from workers.broker import close_broker, configure_broker, enqueue_outbox
 from workers.scheduler import run_scheduler
 
@@ -101,7 +96,7 @@ async def test_given_redis_down_while_20_emails_are_committed_when_it_is_back_th
 async def test_given_a_worker_killed_mid_batch_when_another_worker_takes_over_then_every_email_arrives(  # noqa: E501
     db, redis_server, worker_env, worker_log, dispatching, real_now_clock
 ):
-    handler = SinkHandler(delay_seconds=0.25)
+    handler = SmtpCatcher(delay_seconds=0.25)
     smtp = SmtpServer(handler).start()
     worker_env = {**worker_env, "MAIL_URL": smtp.url}
     first = WorkerProcess(worker_env, worker_log, threads=2).start()
@@ -147,7 +142,7 @@ async def test_given_a_worker_killed_with_a_message_prefetched_but_not_started_w
     # One thread prefetches two messages (Dramatiq's default: 2 per thread)
     # and works on one; the SMTP server holds that one's reply while the
     # worker is killed. The lease is far longer than the wait allowed below.
-    handler = SinkHandler(delay_seconds=3)
+    handler = SmtpCatcher(delay_seconds=3)
     smtp = SmtpServer(handler).start()
     worker_env = {
         **worker_env,

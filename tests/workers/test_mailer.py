@@ -4,49 +4,24 @@ import mailbox
 import pickle
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
-from email import policy
+from dataclasses import replace
 from email.message import EmailMessage
-from email.parser import Parser
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from workers.mailer import (
-    DeliveryError,
-    MaildirMailer,
-    OutgoingEmail,
-    SmtpMailer,
-    mailer_from_url,
-)
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from tests.support.local_services import find_free_port
+from tests.support.smtp import SmtpCatcher, SmtpServer, parse_message
+from workers.mail import mailer_from_url
+from workers.mail.maildir import MaildirMailer
+from workers.mail.message import DeliveryError, OutgoingEmail
+from workers.mail.smtp import SmtpMailer
 
 
 def files_in(folder: Path) -> list[Path]:
     # Sync on purpose: a few directory listings in a test, after the await.
     return sorted(folder.iterdir())
-
-
-def parse(raw: bytes) -> EmailMessage:
-    # Headers may be raw UTF-8 (RFC 6532, for internationalised addresses);
-    # BytesParser would leave them surrogate-escaped, so decode first.
-    message = Parser(policy=policy.default).parsestr(raw.decode("utf-8"))
-    assert isinstance(message, EmailMessage)
-    return message
 
 
 def outgoing(n: int = 1, **changes: Any) -> OutgoingEmail:
@@ -62,107 +37,24 @@ def outgoing(n: int = 1, **changes: Any) -> OutgoingEmail:
     return replace(email, **changes)
 
 
-@dataclass
-class Received:
-    mail_from: str
-    rcpt_tos: list[str]
-    raw: bytes
-    message: EmailMessage
-    peer: Any
-
-
-@dataclass
-class CapturingHandler:
-    """aiosmtpd hooks: refuses chosen recipients, records EHLOs and messages."""
-
-    refusals: dict[str, str] = field(default_factory=dict)
-    ehlo_count: int = 0
-    received: list[Received] = field(default_factory=list)
-
-    async def handle_EHLO(
-        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
-    ) -> list[str]:
-        # One EHLO per SMTP session (no STARTTLS here), so this counts
-        # connections; the controller's own readiness probe sends none.
-        self.ehlo_count += 1
-        session.host_name = hostname
-        return responses
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
-    ) -> str:
-        if address in self.refusals:
-            return self.refusals[address]
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        raw = bytes(envelope.content)
-        message = parse(raw)
-        self.received.append(
-            Received(envelope.mail_from, list(envelope.rcpt_tos), raw, message, session.peer)
-        )
-        return "250 Message accepted for delivery"
-
-
-@dataclass
-class Server:
-    handler: CapturingHandler
-    port: int
-    logins: list[tuple[bytes, bytes]]
-
-
-def start_server(
-    handler: CapturingHandler, *, password: bytes | None = None
-) -> tuple[Controller, Server]:
-    port = free_port()
-    logins: list[tuple[bytes, bytes]] = []
-    options: dict[str, Any] = {}
-    if password is not None:
-
-        def authenticator(
-            server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
-        ) -> AuthResult:
-            assert isinstance(auth_data, LoginPassword)
-            logins.append((auth_data.login, auth_data.password))
-            # handled=False: let aiosmtpd answer 535 on failure.
-            return AuthResult(success=auth_data.password == password, handled=False)
-
-        options = {
-            "authenticator": authenticator,
-            "auth_required": True,
-            "auth_require_tls": False,
-        }
-    controller = Controller(
-        handler, hostname="127.0.0.1", port=port, server_hostname="mail.test", **options
-    )
-    controller.start()
-    return controller, Server(handler, port, logins)
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    refusals = {
+        "nobody@example.com": "550 5.1.1 No such user here",
+        "busy@example.com": "450 4.2.1 Mailbox busy, try later",
+    }
+    with SmtpServer(SmtpCatcher(refusals=refusals)) as server:
+        yield server
 
 
 @pytest.fixture
-def smtp_server() -> Iterator[Server]:
-    controller, server = start_server(
-        CapturingHandler(
-            refusals={
-                "nobody@example.com": "550 5.1.1 No such user here",
-                "busy@example.com": "450 4.2.1 Mailbox busy, try later",
-            }
-        )
-    )
-    yield server
-    controller.stop()
-
-
-@pytest.fixture
-def auth_smtp_server() -> Iterator[Server]:
-    controller, server = start_server(CapturingHandler(), password=b"s3cret p@ss:/")
-    yield server
-    controller.stop()
+def auth_smtp_server() -> Iterator[SmtpServer]:
+    with SmtpServer(password=b"s3cret p@ss:/") as server:
+        yield server
 
 
 @pytest.mark.anyio
-async def test_smtp_delivers_a_multipart_message(smtp_server: Server) -> None:
+async def test_smtp_delivers_a_multipart_message(smtp_server: SmtpServer) -> None:
     mailer = SmtpMailer("127.0.0.1", smtp_server.port, timeout=5)
 
     await mailer.send(outgoing(1, to_name="Zoë Müller"))
@@ -194,7 +86,7 @@ async def test_smtp_delivers_a_multipart_message(smtp_server: Server) -> None:
 
 @pytest.mark.anyio
 async def test_smtp_header_injection_in_name_or_subject_is_neutralised(
-    smtp_server: Server,
+    smtp_server: SmtpServer,
 ) -> None:
     mailer = SmtpMailer("127.0.0.1", smtp_server.port, timeout=5)
 
@@ -207,7 +99,7 @@ async def test_smtp_header_injection_in_name_or_subject_is_neutralised(
 
 
 @pytest.mark.anyio
-async def test_smtp_delivers_to_an_internationalised_address(smtp_server: Server) -> None:
+async def test_smtp_delivers_to_an_internationalised_address(smtp_server: SmtpServer) -> None:
     # aiosmtpd's Controller offers SMTPUTF8, which such an address needs.
     mailer = SmtpMailer("127.0.0.1", smtp_server.port, timeout=5)
 
@@ -221,7 +113,7 @@ async def test_smtp_delivers_to_an_internationalised_address(smtp_server: Server
 
 @pytest.mark.anyio
 async def test_smtp_invalid_address_is_permanent_and_spares_the_batch(
-    smtp_server: Server,
+    smtp_server: SmtpServer,
 ) -> None:
     mailer = SmtpMailer("127.0.0.1", smtp_server.port, timeout=5)
 
@@ -235,7 +127,7 @@ async def test_smtp_invalid_address_is_permanent_and_spares_the_batch(
 
 
 @pytest.mark.anyio
-async def test_smtp_batch_uses_one_connection(smtp_server: Server) -> None:
+async def test_smtp_batch_uses_one_connection(smtp_server: SmtpServer) -> None:
     mailer = SmtpMailer("127.0.0.1", smtp_server.port, timeout=5)
 
     results = await mailer.send_batch([outgoing(1), outgoing(2), outgoing(3)])
@@ -252,7 +144,7 @@ async def test_smtp_batch_uses_one_connection(smtp_server: Server) -> None:
 
 
 @pytest.mark.anyio
-async def test_smtp_batch_goes_on_after_a_refused_recipient(smtp_server: Server) -> None:
+async def test_smtp_batch_goes_on_after_a_refused_recipient(smtp_server: SmtpServer) -> None:
     mailer = SmtpMailer("127.0.0.1", smtp_server.port, timeout=5)
 
     results = await mailer.send_batch(
@@ -272,7 +164,7 @@ async def test_smtp_batch_goes_on_after_a_refused_recipient(smtp_server: Server)
 
 
 @pytest.mark.anyio
-async def test_smtp_recipient_refused_with_5xx_is_permanent(smtp_server: Server) -> None:
+async def test_smtp_recipient_refused_with_5xx_is_permanent(smtp_server: SmtpServer) -> None:
     mailer = SmtpMailer("127.0.0.1", smtp_server.port, timeout=5)
 
     with pytest.raises(DeliveryError) as caught:
@@ -286,7 +178,7 @@ async def test_smtp_recipient_refused_with_5xx_is_permanent(smtp_server: Server)
 
 
 @pytest.mark.anyio
-async def test_smtp_recipient_refused_with_4xx_is_temporary(smtp_server: Server) -> None:
+async def test_smtp_recipient_refused_with_4xx_is_temporary(smtp_server: SmtpServer) -> None:
     mailer = SmtpMailer("127.0.0.1", smtp_server.port, timeout=5)
 
     with pytest.raises(DeliveryError) as caught:
@@ -298,7 +190,7 @@ async def test_smtp_recipient_refused_with_4xx_is_temporary(smtp_server: Server)
 
 @pytest.mark.anyio
 async def test_smtp_unreachable_server_is_a_temporary_error() -> None:
-    mailer = SmtpMailer("127.0.0.1", free_port(), timeout=2)
+    mailer = SmtpMailer("127.0.0.1", find_free_port(), timeout=2)
 
     with pytest.raises(DeliveryError) as caught:
         await mailer.send(outgoing(1))
@@ -333,7 +225,9 @@ auth_without_tls = pytest.mark.filterwarnings("ignore:Requiring AUTH while not r
 
 @auth_without_tls
 @pytest.mark.anyio
-async def test_smtp_authenticates_with_url_decoded_credentials(auth_smtp_server: Server) -> None:
+async def test_smtp_authenticates_with_url_decoded_credentials(
+    auth_smtp_server: SmtpServer,
+) -> None:
     url = f"smtp://mailer%40licenses.local:s3cret%20p%40ss%3A%2F@127.0.0.1:{auth_smtp_server.port}"
     mailer = mailer_from_url(url, timeout=5)
 
@@ -346,7 +240,7 @@ async def test_smtp_authenticates_with_url_decoded_credentials(auth_smtp_server:
 @auth_without_tls
 @pytest.mark.anyio
 async def test_smtp_wrong_password_is_reported_without_the_password(
-    auth_smtp_server: Server,
+    auth_smtp_server: SmtpServer,
 ) -> None:
     mailer = SmtpMailer(
         "127.0.0.1",
@@ -369,7 +263,7 @@ async def test_smtp_wrong_password_is_reported_without_the_password(
 @auth_without_tls
 @pytest.mark.anyio
 async def test_smtp_server_requiring_auth_refuses_an_anonymous_mailer(
-    auth_smtp_server: Server,
+    auth_smtp_server: SmtpServer,
 ) -> None:
     mailer = SmtpMailer("127.0.0.1", auth_smtp_server.port, timeout=5)
 
@@ -392,7 +286,7 @@ async def test_maildir_writes_one_file_per_message_id(tmp_path: Path) -> None:
     assert files_in(maildir / "tmp") == []
     box = mailbox.Maildir(maildir, factory=None, create=False)
     (stored,) = box.values()
-    message = parse(stored.as_bytes())
+    message = parse_message(stored.as_bytes())
     assert message["Subject"] == "Subject 1"
     assert message["Message-ID"] == "<outbox-1@licenses.local>"
     assert message.get_content_type() == "multipart/alternative"
@@ -437,7 +331,7 @@ async def test_maildir_stores_an_internationalised_address(tmp_path: Path) -> No
     await mailer.send(outgoing(1, to_address="zoë@exämple.com", to_name="Zoë"))
 
     (path,) = files_in(tmp_path / "new")
-    message = parse(path.read_bytes())
+    message = parse_message(path.read_bytes())
     assert message["To"].addresses[0].addr_spec == "zoë@exämple.com"
 
 

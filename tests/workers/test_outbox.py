@@ -15,33 +15,25 @@ import pytest
 
 from domain.clock import SYSTEM_CLOCK
 from domain.config import AGREEMENT_VERSION
-from domain.enums import ActorKind, EmailKind, InvitationStatus, Role
+from domain.enums import EmailKind, InvitationStatus, Role
 from domain.models import Invitation, OutboxMessage, User
-from domain.principal import Principal
 from domain.security import token_hash
+from domain.services.invitations import invite_user, revoke_invitation
+from domain.services.licensing import unassign_license
 from domain.services.seats import change_seat_count
-from domain.services.users import invite_user, revoke_invitation, unassign_license
 from domain.settings import Settings, SettingsError
 from domain.uow import set_outbox_dispatcher
-from tests.conftest import TEST_SECRET_KEY
-from tests.domain.conftest import make_account
-from tests.workers.conftest import (
-    PUBLIC_URL,
-    REPO_ROOT,
-    SinkHandler,
-    SmtpServer,
-    free_port,
-    wait_until,
-)
+from tests.support.database import TEST_SECRET_KEY
+from tests.support.delivery import PUBLIC_URL, REPO_ROOT, wait_until
+from tests.support.factories import make_account
+from tests.support.local_services import find_free_port
+from tests.support.principals import owner_principal
+from tests.support.smtp import SmtpCatcher, SmtpServer
 from workers.embedded import EmbeddedRunner
-from workers.outbox import (
-    DeliveryPolicy,
-    DeliveryStatus,
-    deliver_due_messages,
-    deliver_outbox_message,
-    mark_enqueued,
-    relay_outbox,
-)
+from workers.outbox.delivery import deliver_due_messages, deliver_outbox_message
+from workers.outbox.policy import DeliveryPolicy
+from workers.outbox.relay import mark_enqueued, relay_outbox
+from workers.outbox.results import DeliveryStatus
 
 pytestmark = pytest.mark.anyio
 
@@ -70,10 +62,6 @@ def test_the_policy_is_tuned_from_the_settings():
         Settings.from_env({"OUTBOX_LEASE_SECONDS": "soon"})
 
 
-def owner_of(account_id: int, user_id: int) -> Principal:
-    return Principal(account_id=account_id, kind=ActorKind.USER, role=Role.OWNER, user_id=user_id)
-
-
 async def only_row() -> OutboxMessage:
     (row,) = await OutboxMessage.all()
     return row
@@ -94,7 +82,7 @@ async def test_given_a_new_account_when_its_row_is_delivered_then_the_owner_gets
     assert received.rcpt_tos == ["owner@example.com"]
     assert received.message_id == f"<outbox-{row.id}@licenses.test>"
     invitation = await Invitation.get(user_id=created.owner_user_id)
-    assert token_hash(received.token) == invitation.token_hash
+    assert token_hash(received.accept_token(PUBLIC_URL)) == invitation.token_hash
     assert invitation.sent_at == clock.now()
     assert (invitation.delivery_attempts, invitation.last_delivery_error) == (1, None)
     row = await only_row()
@@ -120,7 +108,7 @@ async def test_given_a_sent_row_when_it_is_delivered_again_then_nothing_is_sent(
 async def test_given_a_row_claimed_by_one_delivery_when_a_duplicate_runs_at_once_then_one_email_leaves(  # noqa: E501
     db, clock
 ):
-    handler = SinkHandler(delay_seconds=0.3)
+    handler = SmtpCatcher(delay_seconds=0.3)
     server = SmtpServer(handler).start()
     try:
         await make_account(clock)
@@ -148,7 +136,7 @@ async def test_given_smtp_down_when_delivering_then_the_failure_is_recorded_and_
 ):
     created = await make_account(clock)
     row = await only_row()
-    server = SmtpServer(port=free_port())  # not started: connection refused
+    server = SmtpServer(port=find_free_port())  # not started: connection refused
     mailer = server.mailer()
     failed_at = clock.now()
 
@@ -206,7 +194,7 @@ async def test_given_smtp_down_when_delivering_then_the_failure_is_recorded_and_
 async def test_given_a_recipient_refused_with_550_when_delivering_then_the_row_fails_for_good(
     db, clock
 ):
-    server = SmtpServer(SinkHandler(refusals={"owner@example.com": "550 5.1.1 No such user"}))
+    server = SmtpServer(SmtpCatcher(refusals={"owner@example.com": "550 5.1.1 No such user"}))
     server.start()
     try:
         created = await make_account(clock)
@@ -235,7 +223,7 @@ async def test_given_a_recipient_refused_with_550_when_delivering_then_the_row_f
 async def test_given_temporary_failures_when_attempts_run_out_then_the_row_fails(db, clock):
     await make_account(clock)
     row = await only_row()
-    mailer = SmtpServer(port=free_port()).mailer()
+    mailer = SmtpServer(port=find_free_port()).mailer()
     policy = DeliveryPolicy(retry_base=timedelta(seconds=1), max_attempts=3)
 
     statuses = []
@@ -255,7 +243,7 @@ async def test_given_a_revoked_invitation_when_its_email_is_due_then_it_is_not_s
     db, clock, smtp
 ):
     created = await make_account(clock)
-    owner = owner_of(created.account_id, created.owner_user_id)
+    owner = owner_principal(created.account_id, created.owner_user_id)
     invited = await invite_user(
         actor=owner, email="ivy@example.com", first_name="Ivy", last_name="Invitee", clock=clock
     )
@@ -285,7 +273,7 @@ async def test_given_every_kind_of_service_email_when_due_then_one_connection_se
     db, clock, smtp
 ):
     created = await make_account(clock)
-    owner = owner_of(created.account_id, created.owner_user_id)
+    owner = owner_principal(created.account_id, created.owner_user_id)
     invited = await invite_user(
         actor=owner, email="ivy@example.com", first_name="Ivy", last_name="Invitee", clock=clock
     )
@@ -327,7 +315,7 @@ async def test_given_every_kind_of_service_email_when_due_then_one_connection_se
         EmailKind.SEAT_CHANGE_RECEIPT: DeliveryStatus.SENT,
         EmailKind.LICENSES_RELEASED: DeliveryStatus.SENT,
     }
-    assert smtp.handler.sessions == 1
+    assert smtp.handler.ehlo_count == 1
     recipients = sorted(received.rcpt_tos[0] for received in smtp.received)
     assert recipients == [
         "ivy@example.com",
@@ -343,7 +331,7 @@ async def test_given_an_ownership_transfer_when_due_then_both_owners_are_emailed
     from domain.services.ownership import transfer_ownership  # noqa: PLC0415
 
     created = await make_account(clock)
-    owner = owner_of(created.account_id, created.owner_user_id)
+    owner = owner_principal(created.account_id, created.owner_user_id)
     target = await User.create(
         account_id=created.account_id,
         email="tess@example.com",
@@ -425,7 +413,7 @@ async def test_given_one_message_never_started_and_one_whose_sender_died_when_th
     # Both handed to the broker after commit.
     await mark_enqueued([never_started.id, died_sending.id], at=clock.now())
     # The second one's worker claims it, reaches DATA and dies there.
-    handler = SinkHandler(delay_seconds=30)
+    handler = SmtpCatcher(delay_seconds=30)
     server = SmtpServer(handler).start()
     try:
         sending = asyncio.create_task(
@@ -465,7 +453,7 @@ async def test_given_a_send_outlasting_its_lease_when_delivering_then_it_is_cut_
     # the lease is 1 s. Left alone, the send would still run when another
     # worker may claim the row again.
     policy = DeliveryPolicy(lease=timedelta(seconds=1))
-    server = SmtpServer(SinkHandler(delay_seconds=3)).start()
+    server = SmtpServer(SmtpCatcher(delay_seconds=3)).start()
     try:
         created = await make_account(clock)
         row = await only_row()
@@ -582,13 +570,13 @@ async def test_given_an_embedded_runner_when_another_process_commits_a_row_then_
     (received,) = smtp.received
     assert received.rcpt_tos == ["cli@example.com"]
     invitation = await Invitation.get(email="cli@example.com")
-    assert token_hash(received.token) == invitation.token_hash
+    assert token_hash(received.accept_token(PUBLIC_URL)) == invitation.token_hash
 
 
 async def test_given_a_delivery_in_progress_when_the_embedded_runner_stops_then_it_waits_for_it(
     db, real_now_clock
 ):
-    server = SmtpServer(SinkHandler(delay_seconds=0.5)).start()
+    server = SmtpServer(SmtpCatcher(delay_seconds=0.5)).start()
     runner = EmbeddedRunner(
         settings=SETTINGS,
         clock=real_now_clock,

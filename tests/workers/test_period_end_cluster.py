@@ -1,6 +1,6 @@
 """Acceptance: an account whose period ends during the test is renewed once, with its
 reduction applied, while two schedulers and two workers run (the production topology of
-deploy.cluster: PostgreSQL, Redis, SMTP, one API, two Dramatiq workers, two schedulers).
+tests.support.cluster: PostgreSQL, Redis, SMTP, one API, two Dramatiq workers, two schedulers).
 
 Both schedulers enqueue `period_end` every second and both workers (two threads each) run
 it, so the same ended period is attempted several times at once: the conditional roll must
@@ -19,11 +19,12 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 
-from deploy.cluster import Cluster
 from domain.enums import BillingInterval
 from domain.rules.periods import shift
-from tests.deploy.test_cluster import GraphQLClient, require_cluster_tools, slow
+from tests.support.cluster import Cluster
+from tests.support.cluster_client import GraphQLClient, require_cluster_tools
 
 SEATS = 5
 REDUCED = 3
@@ -135,7 +136,7 @@ def database_facts(url: str, account_id: int) -> dict[str, Any]:
     return asyncio.run(_database_facts(url, account_id))
 
 
-@slow
+@pytest.mark.slow
 def test_given_two_schedulers_and_two_workers_when_a_period_ends_then_it_is_renewed_once_with_its_reduction():  # noqa: E501
     require_cluster_tools()
     started = time.monotonic()

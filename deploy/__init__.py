@@ -1,1 +1,0 @@
-"""Deployment helpers: throwaway local services for tests, CI and local clusters."""
