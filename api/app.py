@@ -23,6 +23,7 @@ from api.graphql_over_http import WebGraphQL
 from api.http_headers import add_web_client_middleware
 from api.middleware import RequestBoundaryMiddleware
 from api.persisted_queries import PersistedQueries
+from api.scim import scim_mount
 from api.settings import ApiSettings
 from domain.clock import SYSTEM_CLOCK, Clock
 from domain.db import migrate, tortoise_config
@@ -111,6 +112,8 @@ def create_app(
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readiness(settings), methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
+        # SCIM 2.0 provisioning for identity providers (docs/scim.md).
+        scim_mount(clock),
         # The web console (/, /accept-invitation, /assets/…): a client of /graphql like any other.
         *console_routes(),
     ]

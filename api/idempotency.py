@@ -52,6 +52,7 @@ from domain.errors import DomainError, ErrorCode
 from domain.models import IdempotencyRecord
 from domain.principal import Principal
 from domain.security import API_TOKEN_PREFIX
+from domain.webhook_secrets import SECRET_PREFIX as WEBHOOK_SECRET_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -230,16 +231,18 @@ async def abandon(*, claim: Claim) -> None:
 
 # An API token's secret: the prefix and 32 random bytes, URL-safe base64.
 _API_TOKEN_SECRET = re.compile(rf"^{re.escape(API_TOKEN_PREFIX)}[A-Za-z0-9_-]{{43}}$")
+# A webhook secret: whsec_ and 32 random bytes, standard base64.
+_WEBHOOK_SECRET = re.compile(rf"^{re.escape(WEBHOOK_SECRET_PREFIX)}[A-Za-z0-9+/]{{43}}=$")
 
 
 def redact_secrets(value: Any) -> Any:
-    """The value with every API-token secret in it replaced by None (aliases
+    """The value with every API-token and webhook secret in it replaced by None (aliases
     included: secrets are recognised by their form, not by their field name)."""
     if isinstance(value, dict):
         return {key: redact_secrets(item) for key, item in value.items()}
     if isinstance(value, list):
         return [redact_secrets(item) for item in value]
-    if isinstance(value, str) and _API_TOKEN_SECRET.match(value):
+    if isinstance(value, str) and (_API_TOKEN_SECRET.match(value) or _WEBHOOK_SECRET.match(value)):
         return None
     return value
 

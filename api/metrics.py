@@ -9,7 +9,7 @@ import time
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from domain.clock import Clock
-from workers.backlog import read_outbox_backlog
+from workers.backlog import read_outbox_backlog, read_webhook_backlog
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,20 @@ OUTBOX_BACKLOG_READ_AT = Gauge(
     registry=REGISTRY,
 )
 
+# Webhook deliveries, read from the database at each scrape like the emails
+# (the workers that make them are other processes).
+WEBHOOK_DELIVERIES = Gauge(
+    "licenses_webhook_deliveries",
+    "Webhook deliveries by outcome: PENDING (not yet accepted), SUCCEEDED, FAILED.",
+    ["status"],
+    registry=REGISTRY,
+)
+WEBHOOK_OLDEST_PENDING_AGE = Gauge(
+    "licenses_webhook_oldest_pending_age_seconds",
+    "Seconds since the oldest pending webhook delivery was queued; 0 when none is pending.",
+    registry=REGISTRY,
+)
+
 
 async def refresh_outbox_backlog(*, clock: Clock) -> None:
     """Set the backlog gauges from the database; on any failure keep the last values."""
@@ -87,6 +101,16 @@ async def refresh_outbox_backlog(*, clock: Clock) -> None:
     OUTBOX_OLDEST_PENDING_AGE.set(backlog.oldest_pending_age.total_seconds())
     OUTBOX_FAILED.set(backlog.failed)
     OUTBOX_BACKLOG_READ_AT.set(time.time())
+    try:
+        webhooks = await asyncio.wait_for(
+            read_webhook_backlog(clock=clock), BACKLOG_READ_TIMEOUT_SECONDS
+        )
+    except Exception as exc:
+        log.warning("metrics: webhook backlog not read, keeping the last values: %r", exc)
+        return
+    for status, count in webhooks.by_status.items():
+        WEBHOOK_DELIVERIES.labels(status=status).set(count)
+    WEBHOOK_OLDEST_PENDING_AGE.set(webhooks.oldest_pending_age.total_seconds())
 
 
 def render() -> bytes:

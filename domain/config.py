@@ -32,6 +32,11 @@ class NotConfigured(RuntimeError):
     pass
 
 
+# Seconds between a webhook's attempts: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h,
+# 14 h, 20 h, 20 h; ten attempts over about three days (SPEC section 10).
+DEFAULT_WEBHOOK_RETRY_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 72000)
+
+
 @dataclass(frozen=True)
 class DomainConfig:
     # Invitation tokens are derived from this key (HMAC), so it must be the
@@ -43,6 +48,8 @@ class DomainConfig:
     lookback_rate_limit: timedelta = timedelta(minutes=15)
     failed_logins_allowed: int = 10
     last_active_resolution: timedelta = timedelta(minutes=1)
+    # Development: webhook URLs may use http and reach loopback receivers.
+    webhook_development: bool = False
 
 
 _config: DomainConfig | None = None

@@ -202,6 +202,21 @@ class SeatChangeReceiptPayload:
         )
 
 
+@dataclass(frozen=True)
+class WebhookEndpointDisabledPayload:
+    """To the owner: an endpoint failed for three days and was disabled."""
+
+    email_kind: ClassVar[EmailKind] = EmailKind.WEBHOOK_ENDPOINT_DISABLED
+    endpoint_id: int
+
+    def to_payload(self) -> JsonObject:
+        return {"endpointId": self.endpoint_id}
+
+    @classmethod
+    def from_payload(cls, data: Mapping[str, Any]) -> Self:
+        return cls(endpoint_id=_int(cls.email_kind, data, "endpointId"))
+
+
 EmailPayload = (
     InvitationPayload
     | InvitationResentPayload
@@ -211,6 +226,7 @@ EmailPayload = (
     | OwnershipTransferredToPreviousOwnerPayload
     | LicensesReleasedPayload
     | SeatChangeReceiptPayload
+    | WebhookEndpointDisabledPayload
 )
 
 _PAYLOAD_BY_KIND: dict[EmailKind, type[EmailPayload]] = {
@@ -224,6 +240,7 @@ _PAYLOAD_BY_KIND: dict[EmailKind, type[EmailPayload]] = {
         OwnershipTransferredToPreviousOwnerPayload,
         LicensesReleasedPayload,
         SeatChangeReceiptPayload,
+        WebhookEndpointDisabledPayload,
     )
 }
 

@@ -21,11 +21,11 @@ from domain.enums import (
     AuditAction,
     BillingInterval,
     ChargeKind,
-    EmailKind,
     InvitationKind,
     InvitationStatus,
     Role,
     UserStatus,
+    WebhookDeliveryStatus,
 )
 from domain.rules.seats import holds_license
 
@@ -72,6 +72,15 @@ class User(Model):
     password_hash = fields.CharField(max_length=255, null=True)
     created_at = fields.DatetimeField()
     last_active_at = fields.DatetimeField(null=True)
+    # SCIM provisioning: the identity provider's id for the user, and the
+    # userName as it sent it (None: the email is the userName) with its
+    # lower-cased key. An index on (account, coalesce(key, email_key)) keeps
+    # userName unique per account. A deprovisioned user (SCIM DELETE) keeps
+    # its record but is no longer a SCIM resource.
+    external_id = fields.CharField(max_length=320, null=True)
+    scim_user_name = fields.CharField(max_length=320, null=True)
+    scim_user_name_key = fields.CharField(max_length=320, null=True)
+    deprovisioned_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "users"
@@ -101,6 +110,8 @@ class ApiToken(Model):
     name = fields.CharField(max_length=100)
     prefix = fields.CharField(max_length=16)
     secret_hash = fields.CharField(max_length=64, unique=True)
+    # Space-separated ApiTokenScope names: which interfaces the token opens.
+    scopes = fields.CharField(max_length=64, default="GRAPHQL", db_default="GRAPHQL")
     created_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name=False, null=True, on_delete=fields.RESTRICT
     )
@@ -264,7 +275,9 @@ class OutboxMessage(Model):
         "models.Account", related_name=False, null=True, on_delete=fields.RESTRICT
     )
     account_id: int | None
-    kind = fields.CharEnumField(EmailKind, max_length=40)
+    # An EmailKind, or WEBHOOK_OUTBOX_KIND for a webhook delivery (its
+    # payload names the WebhookDelivery): one claim/lease/retry/relay for both.
+    kind = fields.CharField(max_length=40)
     payload: Any = fields.JSONField()
     created_at = fields.DatetimeField()
     # When the relay may pick the row up again; pushed back on each failure.
@@ -309,3 +322,87 @@ class LoginFailure(Model):
     class Meta:
         table = "login_failures"
         indexes = (("scope", "created_at"),)
+
+
+class WebhookEndpoint(Model):
+    id = fields.IntField(primary_key=True)
+    account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
+        "models.Account", related_name=False, on_delete=fields.RESTRICT
+    )
+    account_id: int
+    url = fields.CharField(max_length=2000)
+    description = fields.CharField(max_length=500, null=True)
+    # WebhookEventType values; empty: every type.
+    event_types: Any = fields.JSONField()
+    # The whsec_ secrets, encrypted under a key derived from SECRET_KEY
+    # (domain/webhook_secrets.py): a database dump alone cannot sign.
+    secret_encrypted = fields.TextField()
+    previous_secret_encrypted = fields.TextField(null=True)
+    previous_secret_expires_at = fields.DatetimeField(null=True)
+    enabled = fields.BooleanField(default=True)
+    disabled_reason = fields.CharField(max_length=200, null=True)
+    # Start of the current run of failed deliveries; reset by a success.
+    failing_since = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField()
+    deleted_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "webhook_endpoints"
+        indexes = (("account_id", "deleted_at"),)
+
+
+class WebhookEvent(Model):
+    """One event as sent: its id is the webhook-id header of every copy."""
+
+    id = fields.CharField(max_length=40, primary_key=True)
+    account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
+        "models.Account", related_name=False, on_delete=fields.RESTRICT
+    )
+    account_id: int
+    event_type = fields.CharField(max_length=40)
+    data: Any = fields.JSONField()
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "webhook_events"
+
+
+class WebhookDelivery(Model):
+    """One event owed to one endpoint; its outbox row drives the attempts."""
+
+    id = fields.BigIntField(primary_key=True)
+    endpoint: fields.ForeignKeyRelation[WebhookEndpoint] = fields.ForeignKeyField(
+        "models.WebhookEndpoint", related_name=False, on_delete=fields.RESTRICT
+    )
+    endpoint_id: int
+    event: fields.ForeignKeyRelation[WebhookEvent] = fields.ForeignKeyField(
+        "models.WebhookEvent", related_name=False, on_delete=fields.RESTRICT
+    )
+    event_id: str
+    status = fields.CharEnumField(WebhookDeliveryStatus, max_length=9)
+    attempts = fields.IntField(default=0)
+    last_attempt_at = fields.DatetimeField(null=True)
+    next_attempt_at = fields.DatetimeField(null=True)
+    last_response_status = fields.IntField(null=True)
+    last_error = fields.CharField(max_length=500, null=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "webhook_deliveries"
+        indexes = (("endpoint_id", "id"),)
+
+
+class WebhookAttempt(Model):
+    id = fields.BigIntField(primary_key=True)
+    delivery: fields.ForeignKeyRelation[WebhookDelivery] = fields.ForeignKeyField(
+        "models.WebhookDelivery", related_name=False, on_delete=fields.RESTRICT
+    )
+    delivery_id: int
+    attempted_at = fields.DatetimeField()
+    response_status = fields.IntField(null=True)
+    error = fields.CharField(max_length=500, null=True)
+    duration_ms = fields.IntField()
+
+    class Meta:
+        table = "webhook_attempts"
+        indexes = (("delivery_id", "id"),)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from domain.enums import ActorKind, Role
+from domain.enums import ActorKind, ApiTokenScope, Role
 from domain.errors import DomainError, ErrorCode
 
 if TYPE_CHECKING:
@@ -21,6 +21,8 @@ class Principal:
     user_id: int | None = None
     token_id: int | None = None
     session_id: int | None = None
+    # The interfaces it may use: a session, GraphQL; an API token, its scopes.
+    scopes: frozenset[ApiTokenScope] = frozenset({ApiTokenScope.GRAPHQL})
 
     @classmethod
     def system(cls, account_id: int) -> Principal:
@@ -61,6 +63,11 @@ class Principal:
 def require_admin(actor: Principal) -> None:
     if not actor.is_admin:
         raise DomainError(ErrorCode.FORBIDDEN, "This needs the ADMIN or OWNER role.")
+
+
+def require_scope(actor: Principal, scope: ApiTokenScope) -> None:
+    if scope not in actor.scopes:
+        raise DomainError(ErrorCode.FORBIDDEN, f"This API token has no {scope.value} scope.")
 
 
 MAX_ID = 2**31 - 1

@@ -118,6 +118,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Delivery attempts before an email is marked failed (about 13 hours with the defaults).",
     ),
     Setting(
+        "WEBHOOK_RETRY_SCHEDULE",
+        ",".join(str(n) for n in config.DEFAULT_WEBHOOK_RETRY_SCHEDULE),
+        "Seconds between a webhook's attempts (about three days in all); shorten it for "
+        "tests and demos, e.g. `1,1,1`.",
+    ),
+    Setting(
         "DEMO_ACCOUNT",
         None,
         "Create a demo account on first start. Default: on in embedded development mode.",
@@ -138,6 +144,17 @@ def parse_bool(name: str, raw: str) -> bool:
     if lowered in ("0", "false", "no", "off"):
         return False
     raise SettingsError(name, f"expected true or false, got {raw!r}")
+
+
+def parse_schedule(name: str, raw: str | None) -> tuple[int, ...]:
+    if not raw:
+        return config.DEFAULT_WEBHOOK_RETRY_SCHEDULE
+    schedule = tuple(
+        parse_positive_int(name, part.strip(), maximum=604800) for part in raw.split(",")
+    )
+    if len(schedule) > 50:
+        raise SettingsError(name, "at most 50 delays")
+    return schedule
 
 
 def parse_positive_int(name: str, raw: str, *, maximum: int = 10**9) -> int:
@@ -229,6 +246,7 @@ class Settings:
     outbox_retry_base_seconds: int = 15
     outbox_retry_max_seconds: int = 3600
     outbox_max_attempts: int = 20
+    webhook_retry_schedule: tuple[int, ...] = config.DEFAULT_WEBHOOK_RETRY_SCHEDULE
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -326,6 +344,9 @@ class Settings:
             outbox_max_attempts=parse_positive_int(
                 "OUTBOX_MAX_ATTEMPTS", get("OUTBOX_MAX_ATTEMPTS") or "20", maximum=1000
             ),
+            webhook_retry_schedule=parse_schedule(
+                "WEBHOOK_RETRY_SCHEDULE", get("WEBHOOK_RETRY_SCHEDULE")
+            ),
         )
 
     def resolved_secret_key(self) -> bytes:
@@ -352,5 +373,6 @@ def configure_domain(settings: Settings) -> None:
             secret_key=settings.resolved_secret_key(),
             invitation_ttl=settings.invitation_ttl,
             session_ttl=settings.session_ttl,
+            webhook_development=not settings.production,
         )
     )

@@ -18,9 +18,10 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from domain.emails import EmailPayload
-from domain.enums import AuditAction
+from domain.enums import AuditAction, WebhookEventType
 from domain.models import AuditEvent, OutboxMessage
 from domain.principal import Principal
+from domain.webhooks import fan_out
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,21 @@ class UnitOfWork:
             using_db=self.connection,
         )
         self.outbox_ids.append(message.id)
+
+    async def webhook(
+        self, *, account_id: int, event_type: WebhookEventType, data: Mapping[str, Any]
+    ) -> None:
+        """The event for the account's endpoints that want it (ids as strings,
+        as in GraphQL; `accountId` is added)."""
+        self.outbox_ids.extend(
+            await fan_out(
+                connection=self.connection,
+                now=self.now,
+                account_id=account_id,
+                event_type=event_type,
+                data=data,
+            )
+        )
 
 
 @asynccontextmanager

@@ -30,10 +30,11 @@ from starlette.responses import Response
 from strawberry.dataloader import DataLoader
 
 from domain.clock import SYSTEM_CLOCK, Clock
+from domain.enums import ApiTokenScope
 from domain.models import Account, ApiToken, Invitation, LicenseAssignment, User
 from domain.principal import Principal
 from domain.reads import batches
-from schema.errors import UnauthenticatedError
+from schema.errors import ForbiddenError, UnauthenticatedError
 
 
 class AccountLoaders:
@@ -159,6 +160,8 @@ def require_principal(info: Info) -> Principal:
     principal = info.context.principal
     if principal is None:
         raise UnauthenticatedError()
+    if ApiTokenScope.GRAPHQL not in principal.scopes:
+        raise ForbiddenError("This API token has no GRAPHQL scope.")
     return principal
 
 

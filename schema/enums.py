@@ -14,6 +14,7 @@ import strawberry
 
 from domain.enums import (
     ActorKind,
+    ApiTokenScope,
     AssignmentEndReason,
     AuditAction,
     BillingInterval,
@@ -23,6 +24,8 @@ from domain.enums import (
     SeatChangeKind,
     UserOrder,
     UserStatus,
+    WebhookDeliveryStatus,
+    WebhookEventType,
 )
 from domain.errors import ErrorCode
 
@@ -97,6 +100,14 @@ _register(
         "LICENSE_RELEASED": "A licence released by the period-end job because of a reduction.",
     },
 )
+_register(
+    ApiTokenScope,
+    description="Which interface an API token opens.",
+    values={
+        "GRAPHQL": "The GraphQL API with ADMIN rights.",
+        "SCIM": "The SCIM 2.0 endpoints under /scim/v2.",
+    },
+)
 _register(BillingInterval, description="Length of a billing period.")
 _register(
     SeatChangeKind,
@@ -153,8 +164,24 @@ _register(
     },
 )
 
+_register(
+    WebhookEventType,
+    description="What a webhook event reports; on the wire lower case, the first `_` a `.` "
+    "(USER_INVITED: user.invited).",
+)
+_register(
+    WebhookDeliveryStatus,
+    description="Where a webhook delivery stands.",
+    values={
+        "PENDING": "Not yet accepted by the endpoint; retried on schedule.",
+        "SUCCEEDED": "The endpoint answered 2xx.",
+        "FAILED": "Given up: retries ran out, 410 Gone, or the endpoint was disabled.",
+    },
+)
+
 __all__ = [
     "ActorKind",
+    "ApiTokenScope",
     "AssignmentEndReason",
     "AuditAction",
     "BillingInterval",
@@ -165,4 +192,6 @@ __all__ = [
     "SeatChangeKind",
     "UserOrder",
     "UserStatus",
+    "WebhookDeliveryStatus",
+    "WebhookEventType",
 ]

@@ -15,7 +15,8 @@ from tortoise.expressions import Q
 from tortoise.functions import Count, Min
 
 from domain.clock import Clock
-from domain.models import OutboxMessage
+from domain.enums import WebhookDeliveryStatus
+from domain.models import OutboxMessage, WebhookDelivery
 
 
 @dataclass(frozen=True)
@@ -48,3 +49,28 @@ async def read_outbox_backlog(*, clock: Clock) -> OutboxBacklog:
     return OutboxBacklog(
         pending=int(row["pending"]), oldest_pending_age=age, failed=int(row["failed"])
     )
+
+
+@dataclass(frozen=True)
+class WebhookBacklog:
+    # Deliveries by status (PENDING, SUCCEEDED, FAILED), every status present.
+    by_status: dict[str, int]
+    # How long the oldest pending delivery has waited since it was queued.
+    oldest_pending_age: timedelta
+
+
+async def read_webhook_backlog(*, clock: Clock) -> WebhookBacklog:
+    rows = (
+        await WebhookDelivery.all()
+        .annotate(n=Count("id"), oldest=Min("created_at"))
+        .group_by("status")
+        .values("status", "n", "oldest")
+    )
+    by_status = {status.value: 0 for status in WebhookDeliveryStatus}
+    oldest = None
+    for row in rows:
+        by_status[str(row["status"])] = int(row["n"])
+        if row["status"] == WebhookDeliveryStatus.PENDING:
+            oldest = row["oldest"]
+    age = max(clock.now() - oldest, timedelta(0)) if oldest is not None else timedelta(0)
+    return WebhookBacklog(by_status=by_status, oldest_pending_age=age)

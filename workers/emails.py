@@ -108,6 +108,15 @@ class SeatChangeReceiptEmail:
     kind: SeatChangeKind
 
 
+@dataclass(frozen=True)
+class WebhookEndpointDisabledEmail:
+    email_kind: ClassVar[EmailKind] = EmailKind.WEBHOOK_ENDPOINT_DISABLED
+    recipient_name: str
+    account_name: str
+    url: str
+    reason: str
+
+
 EmailContext = (
     InvitationEmail
     | InvitationResentEmail
@@ -117,6 +126,7 @@ EmailContext = (
     | OwnershipTransferredToPreviousOwnerEmail
     | LicensesReleasedEmail
     | SeatChangeReceiptEmail
+    | WebhookEndpointDisabledEmail
 )
 
 _TEMPLATE_BY_TYPE: dict[type[EmailContext], str] = {
@@ -128,6 +138,7 @@ _TEMPLATE_BY_TYPE: dict[type[EmailContext], str] = {
     OwnershipTransferredToPreviousOwnerEmail: "ownership_transferred_to_previous_owner",
     LicensesReleasedEmail: "licenses_released",
     SeatChangeReceiptEmail: "seat_change_receipt",
+    WebhookEndpointDisabledEmail: "webhook_endpoint_disabled",
 }
 
 CONTEXT_BY_KIND: dict[EmailKind, type[EmailContext]] = {

@@ -31,6 +31,7 @@ from workers.mail.message import Mailer
 from workers.outbox.delivery import deliver_due_messages, deliver_outbox_message
 from workers.outbox.policy import DeliveryPolicy
 from workers.outbox.results import DeliveryOutcome
+from workers.webhooks.sending import close_clients as close_webhook_clients
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ class EmbeddedRunner:
             await asyncio.gather(*late, return_exceptions=True)
         self._loops = []
         await self.mailer.aclose()
+        await close_webhook_clients()
         log.info("embedded jobs stopped")
 
     async def dispatch(self, ids: Sequence[int]) -> None:

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from domain.clock import Clock
 from domain.enums import (
+    ApiTokenScope,
     AuditAction,
     BillingInterval,
     EmailKind,
@@ -112,7 +113,9 @@ async def create_account(
         invitation = await create_invitation(
             work, actor=system, user=owner, kind=InvitationKind.PASSWORD_SET
         )
-        token = await issue_api_token(work, actor=system, name="Created with the account")
+        token = await issue_api_token(
+            work, actor=system, name="Created with the account", scopes=tuple(ApiTokenScope)
+        )
         await work.audit(
             actor=system,
             action=AuditAction.ACCOUNT_CREATED,

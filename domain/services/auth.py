@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,7 +19,7 @@ from tortoise.expressions import Q
 
 from domain import config
 from domain.clock import Clock
-from domain.enums import ActorKind, AuditAction, Role
+from domain.enums import ActorKind, ApiTokenScope, AuditAction, Role
 from domain.errors import DomainError, ErrorCode
 from domain.models import ApiToken, LoginFailure, Session, User
 from domain.principal import Principal, parse_id, require_admin
@@ -232,6 +233,7 @@ async def authenticate(*, bearer: str, clock: Clock) -> Principal:
             kind=ActorKind.API_TOKEN,
             role=Role.ADMIN,
             token_id=api_token.id,
+            scopes=token_scopes(api_token),
         )
 
     session = await Session.filter(token_hash=hashed).select_related("user").first()
@@ -277,12 +279,33 @@ class CreatedApiToken:
     secret: str
 
 
-async def issue_api_token(work: UnitOfWork, *, actor: Principal, name: str) -> CreatedApiToken:
+def token_scopes(api_token: ApiToken) -> frozenset[ApiTokenScope]:
+    return frozenset(ApiTokenScope(name) for name in api_token.scopes.split())
+
+
+def _stored_scopes(scopes: Iterable[ApiTokenScope]) -> str:
+    chosen = set(scopes)
+    if not chosen:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "A token needs at least one scope.", field="scopes"
+        )
+    return " ".join(scope.value for scope in ApiTokenScope if scope in chosen)
+
+
+async def issue_api_token(
+    work: UnitOfWork,
+    *,
+    actor: Principal,
+    name: str,
+    scopes: Iterable[ApiTokenScope] = (ApiTokenScope.GRAPHQL,),
+) -> CreatedApiToken:
     """A new token of the actor's account (the caller audits it)."""
+    stored_scopes = _stored_scopes(scopes)
     secret = new_api_token_secret()
     api_token = await ApiToken.create(
         account_id=actor.account_id,
         name=name,
+        scopes=stored_scopes,
         prefix=secret[:API_TOKEN_PREFIX_LENGTH],
         secret_hash=token_hash(secret),
         created_by_id=actor.acting_user_id,
@@ -292,16 +315,26 @@ async def issue_api_token(work: UnitOfWork, *, actor: Principal, name: str) -> C
     return CreatedApiToken(api_token=api_token, secret=secret)
 
 
-async def create_api_token(*, actor: Principal, name: str, clock: Clock) -> CreatedApiToken:
+async def create_api_token(
+    *,
+    actor: Principal,
+    name: str,
+    scopes: Iterable[ApiTokenScope] = (ApiTokenScope.GRAPHQL,),
+    clock: Clock,
+) -> CreatedApiToken:
     """ADMIN or OWNER (API tokens too). The token belongs to the account."""
     require_admin(actor)
     token_name = clean_name(name, field="name")
     async with unit_of_work(clock.now()) as work:
-        created = await issue_api_token(work, actor=actor, name=token_name)
+        created = await issue_api_token(work, actor=actor, name=token_name, scopes=scopes)
         await work.audit(
             actor=actor,
             action=AuditAction.API_TOKEN_CREATED,
-            data={"apiTokenId": created.api_token.id, "name": token_name},
+            data={
+                "apiTokenId": created.api_token.id,
+                "name": token_name,
+                "scopes": created.api_token.scopes.split(),
+            },
         )
     return created
 

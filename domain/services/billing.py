@@ -37,6 +37,7 @@ from domain.enums import (
     InvitationStatus,
     Role,
     UserStatus,
+    WebhookEventType,
 )
 from domain.models import Account, Charge, Invitation, User
 from domain.principal import Principal
@@ -51,6 +52,7 @@ from domain.services.billing_batch import DueAccount, renew_batch
 from domain.services.invitation_tokens import revoke_pending_invitations
 from domain.services.licensing import expire_overdue_invitations, release_license
 from domain.uow import UnitOfWork, unit_of_work
+from domain.webhooks import renewal_event_data, seat_event_data
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +177,11 @@ async def _close_period(account: Account, now: datetime) -> _ClosedPeriod | None
                 renewal, currency=current.currency, charge_id=charge.id if charge else None
             ),
         )
+        await work.webhook(
+            account_id=account.id,
+            event_type=WebhookEventType.PERIOD_RENEWED,
+            data=renewal_event_data(renewal, charge_id=charge.id if charge else None),
+        )
     return _ClosedPeriod(released_user_ids=tuple(released))
 
 
@@ -267,6 +274,11 @@ async def _apply_reduction(work: UnitOfWork, system: Principal, account: Account
                     "newTotal": new_total,
                 },
             )
+            await work.webhook(
+                account_id=account.id,
+                event_type=WebhookEventType.LICENSE_RELEASED,
+                data={"userId": str(user_id), "reason": AssignmentEndReason.SEAT_REDUCTION.value},
+            )
             released.append(user_id)
         in_use = (await Account.get(id=account.id, using_db=work.connection)).seats_in_use
     # Never below the licences still held (the owner's at least): the CHECK
@@ -292,6 +304,13 @@ async def _apply_reduction(work: UnitOfWork, system: Principal, account: Account
             "after": applied_total,
             "releasedUserIds": released,
         },
+    )
+    await work.webhook(
+        account_id=account.id,
+        event_type=WebhookEventType.SEATS_REDUCTION_APPLIED,
+        data=seat_event_data(
+            previous_total=account.seats_total, total=applied_total, effective_at=work.now
+        ),
     )
     if released:
         owner = (

@@ -31,6 +31,7 @@ from domain.enums import (
     ChargeKind,
     InvitationKind,
     InvitationStatus,
+    WebhookEventType,
 )
 from domain.models import Charge
 from domain.rules.renewal import (
@@ -42,6 +43,7 @@ from domain.rules.renewal import (
 )
 from domain.sql import Statement, is_postgres
 from domain.uow import UnitOfWork, unit_of_work
+from domain.webhooks import renewal_event_data, seat_event_data
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +132,16 @@ async def _renew(work: UnitOfWork, plain: list[_Plain]) -> set[int]:
                 for row in reduced
             ],
         )
+        for row in reduced:
+            await work.webhook(
+                account_id=row["id"],
+                event_type=WebhookEventType.SEATS_REDUCTION_APPLIED,
+                data=seat_event_data(
+                    previous_total=before[row["id"]],
+                    total=row["seats_total"],
+                    effective_at=work.now,
+                ),
+            )
     renewals = {
         row["id"]: price_renewal(
             of[row["id"]].period,
@@ -150,6 +162,12 @@ async def _renew(work: UnitOfWork, plain: list[_Plain]) -> set[int]:
             for row in rolled
         ],
     )
+    for row in rolled:
+        await work.webhook(
+            account_id=row["id"],
+            event_type=WebhookEventType.PERIOD_RENEWED,
+            data=renewal_event_data(renewals[row["id"]], charge_id=charge_of[row["id"]]),
+        )
     return {row["id"] for row in rolled}
 
 

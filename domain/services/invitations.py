@@ -24,6 +24,7 @@ from domain.enums import (
     InvitationStatus,
     Role,
     UserStatus,
+    WebhookEventType,
 )
 from domain.errors import DomainError, ErrorCode
 from domain.models import Invitation, User
@@ -74,9 +75,13 @@ async def invite_user(
     last_name: str,
     role: Role = Role.MEMBER,
     qualification: str | None = None,
+    external_id: str | None = None,
+    scim_user_name: str | None = None,
     clock: Clock,
 ) -> InvitationOutcome:
-    """Create an INVITED user holding a licence, with a pending invitation."""
+    """Create an INVITED user holding a licence, with a pending invitation.
+
+    A SCIM provider also gives its externalId and userName (None: the email)."""
     require_admin(actor)
     address, email_key = clean_email(email, field="email")
     first = clean_name(first_name, field="firstName")
@@ -102,6 +107,9 @@ async def invite_user(
                 qualification=cleaned_qualification,
                 status=UserStatus.INVITED,
                 created_at=now,
+                external_id=external_id,
+                scim_user_name=scim_user_name,
+                scim_user_name_key=scim_user_name.lower() if scim_user_name else None,
                 using_db=work.connection,
             )
         except IntegrityError:
@@ -124,6 +132,11 @@ async def invite_user(
                 "invitationId": invitation.id,
                 "expiresAt": invitation.expires_at.isoformat(),
             },
+        )
+        await work.webhook(
+            account_id=actor.account_id,
+            event_type=WebhookEventType.USER_INVITED,
+            data={"userId": str(user.id)},
         )
         await email_invitation(work, invitation, kind=EmailKind.INVITATION)
     return InvitationOutcome(user=user, invitation=invitation)
@@ -217,6 +230,11 @@ async def accept_invitation(*, token: str, password: str, clock: Clock) -> Sessi
             target_user_id=user.id,
             data={"invitationId": invitation.id, "kind": invitation.kind.value},
         )
+        await work.webhook(
+            account_id=user.account_id,
+            event_type=WebhookEventType.INVITATION_ACCEPTED,
+            data={"userId": str(user.id)},
+        )
         grant = await start_session(work, user=user)
     return grant
 
@@ -286,6 +304,11 @@ async def resend_invitation(*, actor: Principal, user_id: str, clock: Clock) -> 
                 "expiresAt": invitation.expires_at.isoformat(),
             },
         )
+        await work.webhook(
+            account_id=actor.account_id,
+            event_type=WebhookEventType.INVITATION_RESENT,
+            data={"userId": str(user.id)},
+        )
         await email_invitation(
             work,
             invitation,
@@ -339,6 +362,11 @@ async def revoke_invitation(*, actor: Principal, user_id: str, clock: Clock) -> 
             action=AuditAction.INVITATION_REVOKED,
             target_user_id=user.id,
             data={"invitationId": invitation.id, "licenseReleased": released},
+        )
+        await work.webhook(
+            account_id=actor.account_id,
+            event_type=WebhookEventType.INVITATION_REVOKED,
+            data={"userId": str(user.id)},
         )
         invitation = await reload_invitation(work, invitation.id)
         revoked_from = await reload_user(work, user.id)

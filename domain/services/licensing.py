@@ -21,6 +21,7 @@ from domain.enums import (
     InvitationStatus,
     Role,
     UserStatus,
+    WebhookEventType,
 )
 from domain.errors import DomainError, ErrorCode
 from domain.models import Account, Invitation, LicenseAssignment, Session, User
@@ -63,6 +64,11 @@ async def assign_license(*, actor: Principal, user_id: str, clock: Clock) -> Use
                 "invitationId": invitation.id if invitation else None,
             },
         )
+        await work.webhook(
+            account_id=actor.account_id,
+            event_type=WebhookEventType.LICENSE_ASSIGNED,
+            data={"userId": str(user.id)},
+        )
         if invitation is not None:
             await email_invitation(work, invitation, kind=EmailKind.INVITATION)
     return assigned
@@ -89,6 +95,11 @@ async def unassign_license(*, actor: Principal, user_id: str, clock: Clock) -> U
             action=AuditAction.LICENSE_UNASSIGNED,
             target_user_id=user.id,
             data={"previousStatus": previous_status.value, "invitationRevoked": revoked > 0},
+        )
+        await work.webhook(
+            account_id=actor.account_id,
+            event_type=WebhookEventType.LICENSE_UNASSIGNED,
+            data={"userId": str(user.id)},
         )
         await work.email(
             account_id=actor.account_id, payload=LicenseRemovedPayload(user_id=user.id)
@@ -252,6 +263,11 @@ async def expire_overdue_invitations(
             action=AuditAction.INVITATION_EXPIRED,
             target_user_id=user_id,
             data={"invitationId": invitation_id, "licenseReleased": released},
+        )
+        await work.webhook(
+            account_id=system.account_id,
+            event_type=WebhookEventType.INVITATION_EXPIRED,
+            data={"userId": str(user_id)},
         )
         expired_users.append(user_id)
     return expired_users

@@ -15,7 +15,7 @@ from tortoise.exceptions import IntegrityError
 
 from domain.clock import Clock
 from domain.emails import ownership_transferred_notices
-from domain.enums import ActorKind, AuditAction, Role, UserStatus
+from domain.enums import ActorKind, AuditAction, Role, UserStatus, WebhookEventType
 from domain.errors import DomainError, ErrorCode
 from domain.models import User
 from domain.principal import Principal, parse_id
@@ -102,6 +102,11 @@ async def transfer_ownership(*, actor: Principal, user_id: str, clock: Clock) ->
                     "newOwnerId": target.id,
                     "newOwnerPreviousRole": Role(target.role).value,
                 },
+            )
+            await work.webhook(
+                account_id=actor.account_id,
+                event_type=WebhookEventType.OWNERSHIP_TRANSFERRED,
+                data={"previousOwnerId": str(actor.user_id), "newOwnerId": str(target.id)},
             )
             for notice in ownership_transferred_notices(
                 account_id=actor.account_id, previous_owner_id=actor.user_id, new_owner_id=target.id

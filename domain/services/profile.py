@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from domain.clock import Clock
-from domain.enums import AuditAction, Role
+from domain.enums import AuditAction, Role, WebhookEventType
 from domain.errors import DomainError, ErrorCode
 from domain.models import User
 from domain.principal import Principal, parse_id
@@ -72,6 +72,11 @@ async def update_user(
             action=AuditAction.USER_UPDATED,
             target_user_id=user.id,
             data={"before": before, "after": after},
+        )
+        await work.webhook(
+            account_id=actor.account_id,
+            event_type=WebhookEventType.USER_UPDATED,
+            data={"userId": str(user.id)},
         )
         user = await reload_user(work, user.id)
     return user

@@ -21,13 +21,14 @@ from typing import Any
 from domain import config
 from domain.clock import Clock
 from domain.emails import SeatChangeReceiptPayload
-from domain.enums import AuditAction, ChargeKind, Role, SeatChangeKind
+from domain.enums import AuditAction, ChargeKind, Role, SeatChangeKind, WebhookEventType
 from domain.errors import DomainError, ErrorCode
 from domain.models import Account, Charge, User
 from domain.principal import Principal, require_admin
 from domain.rules.seat_change import SeatChangePlan, plan_seat_change, proration_instant
 from domain.rules.seats import SEAT_MAXIMUM, SEAT_MINIMUM
 from domain.uow import UnitOfWork, unit_of_work
+from domain.webhooks import seat_event_data
 
 # Attempts at a conditional update before giving up; each failure means that
 # another change to the same account committed in between.
@@ -225,6 +226,16 @@ async def _increase(
             "chargeId": charge.id,
         },
     )
+    await work.webhook(
+        account_id=account.id,
+        event_type=WebhookEventType.SEATS_INCREASED,
+        data=seat_event_data(
+            previous_total=plan.current_total,
+            total=plan.new_total,
+            effective_at=work.now,
+            charge=charge,
+        ),
+    )
     if account.scheduled_total is not None:
         await _audit_cancelled(work, actor, account, plan, reason="SEATS_INCREASED")
     await _send_receipt(work, account, plan, charge=charge)
@@ -258,6 +269,13 @@ async def _schedule_reduction(
             "replacedScheduledTotal": account.scheduled_total,
             "effectiveAt": plan.effective_at.isoformat(),
         },
+    )
+    await work.webhook(
+        account_id=account.id,
+        event_type=WebhookEventType.SEATS_REDUCTION_SCHEDULED,
+        data=seat_event_data(
+            previous_total=plan.current_total, total=plan.new_total, effective_at=plan.effective_at
+        ),
     )
     await _send_receipt(work, account, plan)
 
@@ -309,6 +327,15 @@ async def _audit_cancelled(
             "total": plan.new_total,
             "reason": reason,
         },
+    )
+    await work.webhook(
+        account_id=account.id,
+        event_type=WebhookEventType.SEATS_REDUCTION_CANCELLED,
+        data=seat_event_data(
+            previous_total=account.scheduled_total or plan.new_total,
+            total=plan.new_total,
+            effective_at=work.now,
+        ),
     )
 
 

@@ -12,10 +12,13 @@ from schema.mutations.account import AccountMutations
 from schema.mutations.invitations import InvitationMutations
 from schema.mutations.sessions import SessionMutations
 from schema.mutations.users import UserMutations
+from schema.mutations.webhooks import WebhookMutations
 
 
 @strawberry.type(description="Every change to the account.")
-class Mutation(InvitationMutations, SessionMutations, UserMutations, AccountMutations):
+class Mutation(
+    InvitationMutations, SessionMutations, UserMutations, AccountMutations, WebhookMutations
+):
     pass
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 import strawberry
 from strawberry import Private
 
+from domain.enums import ApiTokenScope
 from domain.principal import Principal
 from domain.services import auth, ownership, seats
 from schema.context import Info, require_principal
@@ -139,12 +140,21 @@ class AccountMutations:
         self,
         info: Info,
         name: Annotated[str, strawberry.argument(description="A name to recognise it by.")],
+        scopes: Annotated[
+            list[ApiTokenScope] | None,
+            strawberry.argument(description="The interfaces it opens; null means GRAPHQL."),
+        ] = (ApiTokenScope.GRAPHQL,),  # type: ignore[assignment]
     ) -> ApiTokenPayload:
         actor = require_principal(info)
         return await run_mutation(
             info,
             ApiTokenPayload,
-            auth.create_api_token(actor=actor, name=name, clock=info.context.clock),
+            auth.create_api_token(
+                actor=actor,
+                name=name,
+                scopes=scopes if scopes is not None else (ApiTokenScope.GRAPHQL,),
+                clock=info.context.clock,
+            ),
             lambda created: ApiTokenPayload(
                 api_token=ApiToken.from_model(created.api_token, actor), secret=created.secret
             ),

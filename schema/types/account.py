@@ -12,7 +12,7 @@ from domain import config
 from domain.enums import UserOrder
 from domain.models import Account as AccountModel
 from domain.principal import Principal
-from domain.reads import access, records, summary
+from domain.reads import access, records, summary, webhooks
 from domain.reads.users import get_user
 from domain.services import seats
 from schema.context import Info, loaders_of
@@ -29,6 +29,7 @@ from schema.types.pagination import (
 )
 from schema.types.tokens import ApiToken
 from schema.types.users import User, UserConnection, UserFilter, users_page
+from schema.types.webhooks import WebhookEndpoint
 
 
 def _guard_account(viewer: Principal) -> None:
@@ -213,3 +214,10 @@ class Account:
         with refusals_as_errors():
             tokens = await records.list_api_tokens(actor=self._viewer)
         return [ApiToken.from_model(token, self._viewer) for token in tokens]
+
+    @resolver(description="The account's webhook endpoints, oldest first.")
+    async def webhook_endpoints(self) -> list[WebhookEndpoint] | None:
+        _guard_account(self._viewer)
+        with refusals_as_errors():
+            endpoints = await webhooks.list_webhook_endpoints(actor=self._viewer)
+        return [WebhookEndpoint.from_model(endpoint, self._viewer) for endpoint in endpoints]

@@ -7,8 +7,10 @@ from datetime import datetime
 import strawberry
 from strawberry import Private
 
+from domain.enums import ApiTokenScope
 from domain.models import ApiToken as ApiTokenModel
 from domain.principal import Principal
+from domain.services.auth import token_scopes
 from schema.context import Info
 from schema.fields import object_id, resolver
 from schema.types.users import User, load_user
@@ -28,6 +30,7 @@ class ApiToken:
     revoked_at: datetime | None = strawberry.field(
         description="When the token was revoked; null while it works."
     )
+    scopes: list[ApiTokenScope] = strawberry.field(description="The interfaces it opens.")
 
     _model: Private[ApiTokenModel]
     _viewer: Private[Principal]
@@ -41,6 +44,7 @@ class ApiToken:
             created_at=model.created_at,
             last_used_at=model.last_used_at,
             revoked_at=model.revoked_at,
+            scopes=[scope for scope in ApiTokenScope if scope in token_scopes(model)],
             _model=model,
             _viewer=viewer,
         )

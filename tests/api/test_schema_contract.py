@@ -33,38 +33,6 @@ PUBLISHED = ROOT.parent / "shared" / "contract" / "schema.graphql"
 EXPORTED = ROOT / "schema" / "schema.graphql"
 
 PENDING: dict[str, frozenset[str]] = {
-    "SCIM provisioning": frozenset(
-        {
-            "type ApiTokenScope is missing",
-            "field ApiToken.scopes is missing",
-            "argument Mutation.createApiToken(scopes) is missing",
-            "enum value AuditAction.USER_DEPROVISIONED is missing",
-        }
-    ),
-    "webhooks": frozenset(
-        {
-            "enum value AuditAction.WEBHOOK_ENDPOINT_CREATED is missing",
-            "enum value AuditAction.WEBHOOK_ENDPOINT_UPDATED is missing",
-            "enum value AuditAction.WEBHOOK_ENDPOINT_DELETED is missing",
-            "enum value AuditAction.WEBHOOK_SECRET_ROTATED is missing",
-            "field Account.webhookEndpoints is missing",
-            "field Mutation.createWebhookEndpoint is missing",
-            "field Mutation.updateWebhookEndpoint is missing",
-            "field Mutation.rotateWebhookSecret is missing",
-            "field Mutation.deleteWebhookEndpoint is missing",
-            "field Mutation.redeliverWebhook is missing",
-            "type WebhookEventType is missing",
-            "type WebhookDeliveryStatus is missing",
-            "type WebhookEndpoint is missing",
-            "type WebhookDelivery is missing",
-            "type WebhookDeliveryConnection is missing",
-            "type WebhookDeliveryEdge is missing",
-            "type CreateWebhookEndpointInput is missing",
-            "type UpdateWebhookEndpointInput is missing",
-            "type WebhookEndpointPayload is missing",
-            "type WebhookDeliveryPayload is missing",
-        }
-    ),
     "licence policies": frozenset(
         {
             "enum value AssignmentEndReason.INACTIVITY is missing",

@@ -27,6 +27,7 @@ from tests.benchmarks.dataset import (
     migrate_database,
 )
 from tests.benchmarks.reads import b1_read, b2_scale
+from tests.benchmarks.scim import b6_scim
 from tests.benchmarks.writes import b3_write
 from tests.support.local_services import PostgresServer
 
@@ -69,7 +70,7 @@ async def postgres_version(url: str) -> str:
 
 async def run_all(options: Options, recorder: Recorder, info: dict[str, Any]) -> None:
     started = time.perf_counter()
-    api_benchmarks = options.only & {"B1", "B2", "B3"}
+    api_benchmarks = options.only & {"B1", "B2", "B3", "B6"}
     need_pg = ("postgres" in options.backends and api_benchmarks) or "B5" in options.only
     with contextlib.ExitStack() as stack:
         pg: PostgresServer | None = None
@@ -128,6 +129,8 @@ async def api_run(
             write_profile_summary(options, f"B1-{backend}")
         if "B2" in options.only:
             await b2_scale(options, recorder, server, sized, backend, database_users=sum(sizes))
+        if "B6" in options.only:
+            await b6_scim(options, recorder, server, url, sized, backend)
         if "B3" in options.only:
             await b3_write(
                 options,

@@ -416,7 +416,7 @@ async def test_given_owner_when_create_api_token_then_secret_once_and_audited(
     assert (event.actor_kind, event.actor_user_id, event.data) == (
         ActorKind.USER,
         account.owner_user_id,
-        {"apiTokenId": token.id, "name": "CI deploys"},
+        {"apiTokenId": token.id, "name": "CI deploys", "scopes": ["GRAPHQL"]},
     )
     principal = await authenticate(bearer=created.secret, clock=clock)
     assert (principal.kind, principal.role, principal.token_id) == (

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from domain.clock import FixedClock
-from domain.enums import ActorKind, Role
+from domain.enums import ActorKind, ApiTokenScope, Role
 from domain.models import ApiToken, User
 from domain.principal import Principal
 from tests.support.factories import accept_pending_invitation, invite_and_accept, make_account
@@ -32,8 +32,13 @@ def as_user(user: User) -> Principal:
 
 
 def api_token_principal(account_id: int, token_id: int) -> Principal:
+    """The token `licenses account create` makes: both scopes."""
     return Principal(
-        account_id=account_id, kind=ActorKind.API_TOKEN, role=Role.ADMIN, token_id=token_id
+        account_id=account_id,
+        kind=ActorKind.API_TOKEN,
+        role=Role.ADMIN,
+        token_id=token_id,
+        scopes=frozenset(ApiTokenScope),
     )
 
 

@@ -49,3 +49,26 @@ def test_given_the_product_packages_when_measured_then_no_module_outgrows_its_ro
                 oversized.append(f"{path.relative_to(ROOT)}: {text.count(chr(10))} lines")
 
     assert oversized == []
+
+
+def test_given_the_product_packages_when_installed_then_every_data_file_is_package_data():
+    import tomllib  # noqa: PLC0415
+    from fnmatch import fnmatch  # noqa: PLC0415
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    package_data: dict[str, list[str]] = config["tool"]["setuptools"]["package-data"]
+    missing = []
+    for package in PRODUCT:
+        for path in (ROOT / package).rglob("*"):
+            if path.is_dir() or path.suffix in (".py", ".pyc") or "__pycache__" in path.parts:
+                continue
+            relative = path.relative_to(ROOT)
+            covered = any(
+                fnmatch(str(relative), f"{name.replace('.', '/')}/{pattern}")
+                for name, patterns in package_data.items()
+                for pattern in patterns
+            )
+            if not covered:
+                missing.append(str(relative))
+
+    assert missing == []  # a non-editable install (the container image) would lack them

@@ -17,6 +17,7 @@ from workers.emails import (
     OwnershipTransferredToNewOwnerEmail,
     OwnershipTransferredToPreviousOwnerEmail,
     SeatChangeReceiptEmail,
+    WebhookEndpointDisabledEmail,
     format_money,
     format_utc,
     render_email,
@@ -79,6 +80,12 @@ CONTEXTS: list[EmailContext] = [
         released=[("Bob Builder", "bob@example.com"), ("Eve Example", "eve@example.com")],
     ),
     RECEIPT,
+    WebhookEndpointDisabledEmail(
+        recipient_name="Olga Owner",
+        account_name="Acme",
+        url="https://hooks.example.com/licences",
+        reason="Every delivery failed for three days.",
+    ),
 ]
 
 

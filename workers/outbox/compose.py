@@ -25,10 +25,11 @@ from domain.emails import (
     OwnershipTransferredToPreviousOwnerPayload,
     PayloadError,
     SeatChangeReceiptPayload,
+    WebhookEndpointDisabledPayload,
     read_payload,
 )
 from domain.enums import EmailKind, Role
-from domain.models import Account, Charge, Invitation, OutboxMessage, User
+from domain.models import Account, Charge, Invitation, OutboxMessage, User, WebhookEndpoint
 from domain.rules.invitations import why_invitation_email_is_moot
 from domain.security import invitation_token
 from domain.settings import Settings
@@ -42,6 +43,7 @@ from workers.emails import (
     OwnershipTransferredToNewOwnerEmail,
     OwnershipTransferredToPreviousOwnerEmail,
     SeatChangeReceiptEmail,
+    WebhookEndpointDisabledEmail,
     render_email,
 )
 from workers.mail.message import OutgoingEmail
@@ -117,6 +119,8 @@ async def _draft(payload: EmailPayload, settings: Settings, now: datetime) -> _D
             return await _licenses_released(payload)
         case SeatChangeReceiptPayload():
             return await _seat_change_receipt(payload)
+        case WebhookEndpointDisabledPayload():
+            return await _webhook_endpoint_disabled(payload)
         case _:  # pragma: no cover - every payload is handled above
             assert_never(payload)
 
@@ -250,6 +254,24 @@ async def _seat_change_receipt(payload: SeatChangeReceiptPayload) -> _Draft:
         kind=payload.change_kind,
     )
     return _Draft(context, recipient.email, recipient.name)
+
+
+async def _webhook_endpoint_disabled(payload: WebhookEndpointDisabledPayload) -> _Draft | Skip:
+    kind = payload.email_kind
+    endpoint = await WebhookEndpoint.filter(id=payload.endpoint_id).first()
+    if endpoint is None:
+        raise PayloadError(f"{kind}: webhook endpoint {payload.endpoint_id} does not exist")
+    if endpoint.enabled or endpoint.deleted_at is not None:
+        return Skip("the endpoint was enabled again or deleted")
+    account = await _account(kind, endpoint.account_id)
+    owner = await _recipient(kind, None, account.id)
+    context = WebhookEndpointDisabledEmail(
+        recipient_name=owner.name,
+        account_name=account.name,
+        url=endpoint.url,
+        reason=endpoint.disabled_reason or "",
+    )
+    return _Draft(context, owner.email, owner.name)
 
 
 async def _user(kind: EmailKind, user_id: int) -> User:

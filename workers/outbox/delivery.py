@@ -8,6 +8,7 @@ import logging
 
 from domain.clock import Clock
 from domain.emails import PayloadError
+from domain.enums import WEBHOOK_OUTBOX_KIND
 from domain.models import OutboxMessage
 from domain.settings import Settings
 from workers.mail.message import DeliveryError, Mailer
@@ -21,6 +22,7 @@ from workers.outbox.results import (
     record_sent,
     record_skipped,
 )
+from workers.webhooks.sending import deliver_webhook
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,9 @@ async def deliver_outbox_message(
         if row.sent_at is not None or row.failed_at is not None:
             return DeliveryOutcome(message_id, DeliveryStatus.ALREADY_DONE)
         return DeliveryOutcome(message_id, DeliveryStatus.NOT_DUE, retry_at=row.available_at)
+    if row.kind == WEBHOOK_OUTBOX_KIND:
+        # Its own 10 s limit sits well inside the send budget.
+        return await deliver_webhook(row, clock=clock, settings=settings, policy=policy)
     prepared = await _prepare_or_close(row, settings=settings, clock=clock, policy=policy)
     if isinstance(prepared, DeliveryOutcome):
         return prepared
@@ -80,7 +85,19 @@ async def deliver_due_messages(
     rows = await claim_due(limit, clock.now(), policy)
     outcomes: list[DeliveryOutcome] = []
     ready: list[tuple[OutboxMessage, Prepared]] = []
+    webhooks = [row for row in rows if row.kind == WEBHOOK_OUTBOX_KIND]
+    if webhooks:
+        outcomes.extend(
+            await asyncio.gather(
+                *(
+                    deliver_webhook(row, clock=clock, settings=settings, policy=policy)
+                    for row in webhooks
+                )
+            )
+        )
     for row in rows:
+        if row.kind == WEBHOOK_OUTBOX_KIND:
+            continue
         prepared = await _prepare_or_close(row, settings=settings, clock=clock, policy=policy)
         if isinstance(prepared, DeliveryOutcome):
             outcomes.append(prepared)

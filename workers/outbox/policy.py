@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
+from domain import config
 from domain.settings import Settings
 
 _LEASE_MARGIN_CAP = timedelta(seconds=10)
@@ -35,6 +36,12 @@ class DeliveryPolicy:
     retry_cap: timedelta = timedelta(hours=1)
     # 15 s, 30 s, ... 1 h, then hourly: 20 attempts span about 13 hours.
     max_attempts: int = 20
+    # Webhooks: the delays between attempts (attempts = delays + 1), and how
+    # long an endpoint may fail before it is disabled.
+    webhook_schedule: tuple[timedelta, ...] = field(
+        default=tuple(timedelta(seconds=n) for n in config.DEFAULT_WEBHOOK_RETRY_SCHEDULE)
+    )
+    webhook_disable_after: timedelta = timedelta(days=3)
 
     def __post_init__(self) -> None:
         if (
@@ -62,6 +69,12 @@ class DeliveryPolicy:
         exponent = min(max(attempts - 1, 0), 32)
         return min(self.retry_base * (1 << exponent), self.retry_cap)
 
+    def webhook_retry_at(self, attempts: int) -> timedelta | None:
+        """Delay before webhook attempt `attempts + 1`; None: no attempt left."""
+        if attempts < 1 or attempts > len(self.webhook_schedule):
+            return None
+        return self.webhook_schedule[attempts - 1]
+
     @classmethod
     def from_settings(cls, settings: Settings) -> DeliveryPolicy:
         return cls(
@@ -75,6 +88,7 @@ class DeliveryPolicy:
                 seconds=max(settings.outbox_retry_max_seconds, settings.outbox_retry_base_seconds)
             ),
             max_attempts=settings.outbox_max_attempts,
+            webhook_schedule=tuple(timedelta(seconds=n) for n in settings.webhook_retry_schedule),
         )
 
 

@@ -50,7 +50,7 @@ class DeliveryOutcome:
     retry_at: datetime | None = None
 
 
-def _cut(text: str) -> str:
+def cut(text: str) -> str:
     return text if len(text) <= _MAX_ERROR_LENGTH else text[: _MAX_ERROR_LENGTH - 1] + "…"
 
 
@@ -84,7 +84,7 @@ async def record_skipped(row: OutboxMessage, reason: str, *, clock: Clock) -> De
         await (
             OutboxMessage.filter(id=row.id, sent_at__isnull=True, failed_at__isnull=True)
             .using_db(connection)
-            .update(sent_at=now, last_error=_cut(f"not sent: {reason}"))
+            .update(sent_at=now, last_error=cut(f"not sent: {reason}"))
         )
     log.info("outbox %s: %s not sent: %s", row.id, row.kind, reason)
     return DeliveryOutcome(row.id, DeliveryStatus.SKIPPED, detail=reason)
@@ -99,7 +99,7 @@ async def record_failure(
     policy: DeliveryPolicy,
 ) -> DeliveryOutcome:
     now = clock.now()
-    message = _cut(str(error))
+    message = cut(str(error))
     give_up = error.permanent or row.attempts >= policy.max_attempts
     retry_at = None if give_up else now + policy.backoff(row.attempts)
     changes: dict[str, Any] = {"last_error": message}
