@@ -593,7 +593,7 @@ FORBIDDEN_WORDS = (
     "tortoise",
     "asyncpg",
     "sqlite",
-    "/work/",
+    "/srv/",
     "site-packages",
 )
 
@@ -602,7 +602,7 @@ async def test_responses_reveal_no_stack_trace_no_server_and_no_version(
     client, principals: Principals, db, monkeypatch
 ):
     def broken(*args: Any, **kwargs: Any) -> Any:
-        raise RuntimeError("boom at /work/main/domain/reads/summary.py line 3")
+        raise RuntimeError("boom at /srv/app/domain/reads/summary.py line 3")
 
     token = principals.owner_token
     auth = {"Authorization": f"Bearer {token}"}
