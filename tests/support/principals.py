@@ -28,7 +28,7 @@ def owner_principal(account_id: int, owner_id: int) -> Principal:
 
 def as_user(user: User) -> Principal:
     """The user acting for itself, with the role its row holds."""
-    return user_principal(user.account_id, user.id, Role(user.role))
+    return Principal.of_user(user)
 
 
 def api_token_principal(account_id: int, token_id: int) -> Principal:
