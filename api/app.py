@@ -18,6 +18,7 @@ from tortoise.contrib.starlette import RegisterTortoise
 from api import metrics
 from api.console import console_routes
 from api.demo import ensure_demo_account
+from api.exports import export_routes
 from api.graphql_http import GraphQLEndpoint, GraphQLView
 from api.graphql_over_http import WebGraphQL
 from api.http_headers import add_web_client_middleware
@@ -25,6 +26,7 @@ from api.middleware import RequestBoundaryMiddleware
 from api.persisted_queries import PersistedQueries
 from api.scim import scim_mount
 from api.settings import ApiSettings
+from domain.auth_cache import principal_cache
 from domain.clock import SYSTEM_CLOCK, Clock
 from domain.db import migrate, tortoise_config
 from domain.settings import Settings, configure_domain
@@ -86,7 +88,10 @@ def create_app(
     api_settings = api_settings or ApiSettings.from_env()
     configure_domain(settings)
     view = GraphQLView(
-        clock=clock, introspection=api_settings.introspection, graphiql=api_settings.graphiql
+        clock=clock,
+        introspection=api_settings.introspection,
+        graphiql=api_settings.graphiql,
+        compiled_plan=api_settings.graphql_compiled_plan,
     )
     persisted = PersistedQueries.from_settings(api_settings, redis_url=settings.redis_url)
     endpoint = WebGraphQL(GraphQLEndpoint(view, clock=clock), persisted=persisted)
@@ -95,7 +100,10 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if settings.embedded:
             await migrate(settings.database_url)
-        async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
+        async with (
+            RegisterTortoise(app, config=tortoise_config(settings.database_url)),
+            principal_cache(settings.database_url),
+        ):
             if settings.demo_account:
                 # Before the jobs start: the demo owner's password is set here,
                 # so its password-set email is skipped rather than sent.
@@ -112,6 +120,8 @@ def create_app(
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readiness(settings), methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
+        # CSV exports of the account's users and audit log (bearer, ADMIN/OWNER or API token).
+        *export_routes(clock, batch_size=api_settings.export_batch_size),
         # SCIM 2.0 provisioning for identity providers (docs/scim.md).
         scim_mount(clock),
         # The web console (/, /accept-invitation, /assets/…): a client of /graphql like any other.

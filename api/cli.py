@@ -1,4 +1,5 @@
-"""The `licenses` command: serve, worker, scheduler, migrate, account create, billing run."""
+"""The `licenses` command: serve, worker, scheduler, migrate, account create, billing run,
+users import (api/cli_import.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from contextlib import suppress
 from datetime import datetime
 from typing import Any, TypeVar
 
+from api.cli_import import add_users_parser, users_import
 from api.logs import configure_logging
 from api.settings import ApiSettings, public_url_for
 from domain.clock import SYSTEM_CLOCK
@@ -71,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     billing = commands.add_parser("billing", help="Billing jobs.")
     billing_commands = billing.add_subparsers(dest="billing_command", required=True)
     billing_commands.add_parser("run", help="Run the period-end job once, now.")
+
+    add_users_parser(commands)
     return parser
 
 
@@ -100,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "migrate": _migrate,
         "account": _account_create,
         "billing": _billing_run,
+        "users": _users_import,
     }
     return commands[args.command](args, settings)
 
@@ -261,6 +266,10 @@ def _billing_run(_: argparse.Namespace, settings: Settings) -> int:
         print(f"Failed (retried on the next run): {list(report.failed_account_ids)}")
         return 1
     return 0
+
+
+def _users_import(args: argparse.Namespace, settings: Settings) -> int:
+    return users_import(args, settings, _with_database)
 
 
 if __name__ == "__main__":

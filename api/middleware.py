@@ -32,7 +32,9 @@ access_log = logging.getLogger("licenses.access")
 MAX_BODY_BYTES = 1024 * 1024
 DRAIN_LIMIT_BYTES = 16 * MAX_BODY_BYTES
 _INCOMING_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
-ROUTES = frozenset({"/graphql", "/healthz", "/readyz", "/metrics"})
+ROUTES = frozenset(
+    {"/graphql", "/healthz", "/readyz", "/metrics", "/export/users.csv", "/export/audit.csv"}
+)
 
 # Keys the endpoints set in the ASGI scope for the log line.
 PRINCIPAL_KEY = "licenses.principal"

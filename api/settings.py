@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from domain.reads.exports import EXPORT_BATCH_SIZE
 from domain.settings import (
     Setting,
     Settings,
@@ -53,7 +54,21 @@ API_SETTINGS: tuple[Setting, ...] = (
         "An operator's manifest of extra allowed operations, read beside the shipped "
         "`api/persisted_operations.json` (same format).",
     ),
+    Setting(
+        "EXPORT_BATCH_SIZE",
+        str(EXPORT_BATCH_SIZE),
+        "Rows read per statement by the CSV exports (`/export/users.csv`, "
+        "`/export/audit.csv`), 1..10000: what a download holds in memory at a time.",
+    ),
+    Setting(
+        "GRAPHQL_COMPILED_PLAN",
+        "on",
+        "`on`: each cached GraphQL document runs through a compiled execution plan that "
+        "reads plain fields directly (same responses); `off`: graphql-core's executor only.",
+    ),
 )
+
+EXPORT_BATCH_SIZE_MAX = 10_000
 
 PERSISTED_QUERY_MODES = ("apq", "allowlist")
 
@@ -93,6 +108,8 @@ class ApiSettings:
     cors_allowed_origins: tuple[str, ...] = ()
     persisted_queries: str = "apq"
     persisted_queries_manifest: Path | None = None
+    export_batch_size: int = EXPORT_BATCH_SIZE
+    graphql_compiled_plan: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ApiSettings:
@@ -122,6 +139,14 @@ class ApiSettings:
             cors_allowed_origins=_parse_origins(get("CORS_ALLOWED_ORIGINS"), production=production),
             persisted_queries=persisted_queries,
             persisted_queries_manifest=Path(manifest_raw) if manifest_raw else None,
+            export_batch_size=parse_positive_int(
+                "EXPORT_BATCH_SIZE",
+                get("EXPORT_BATCH_SIZE") or str(EXPORT_BATCH_SIZE),
+                maximum=EXPORT_BATCH_SIZE_MAX,
+            ),
+            graphql_compiled_plan=parse_bool(
+                "GRAPHQL_COMPILED_PLAN", get("GRAPHQL_COMPILED_PLAN") or "on"
+            ),
         )
 
 

@@ -26,6 +26,7 @@ AGREEMENT_TEXT = (
 
 DEFAULT_INVITATION_TTL = timedelta(days=7)
 DEFAULT_SESSION_TTL = timedelta(days=14)
+DEFAULT_RENEWAL_NOTICE_DAYS = 3
 
 
 class NotConfigured(RuntimeError):
@@ -50,6 +51,8 @@ class DomainConfig:
     last_active_resolution: timedelta = timedelta(minutes=1)
     # Development: webhook URLs may use http and reach loopback receivers.
     webhook_development: bool = False
+    # Days before a period end at which the owner hears of the renewal; 0: never.
+    renewal_notice_days: int = DEFAULT_RENEWAL_NOTICE_DAYS
 
 
 _config: DomainConfig | None = None

@@ -23,7 +23,7 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
         "connections": {"default": connection},
         "apps": {
             MODELS_APP: {
-                "models": ["domain.models"],
+                "models": ["domain.models", "domain.policy_models"],
                 "migrations": "domain.migrations",
                 "default_connection": "default",
             }

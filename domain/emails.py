@@ -217,6 +217,81 @@ class WebhookEndpointDisabledPayload:
         return cls(endpoint_id=_int(cls.email_kind, data, "endpointId"))
 
 
+@dataclass(frozen=True)
+class ReclaimNoticePayload:
+    """To the user: its licence goes at `release_at` unless it signs in."""
+
+    email_kind: ClassVar[EmailKind] = EmailKind.RECLAIM_NOTICE
+    user_id: int
+    # The inactivity window noticed: activity since makes the email moot.
+    inactive_since: datetime
+    release_at: datetime
+
+    def to_payload(self) -> JsonObject:
+        return {
+            "userId": self.user_id,
+            "inactiveSince": self.inactive_since.isoformat(),
+            "releaseAt": self.release_at.isoformat(),
+        }
+
+    @classmethod
+    def from_payload(cls, data: Mapping[str, Any]) -> Self:
+        kind = cls.email_kind
+        return cls(
+            user_id=_int(kind, data, "userId"),
+            inactive_since=_datetime(kind, data, "inactiveSince"),
+            release_at=_datetime(kind, data, "releaseAt"),
+        )
+
+
+@dataclass(frozen=True)
+class RenewalNoticePayload:
+    """To the owner, before the period ends: what the renewal will be.
+
+    The figures are those of the moment the notice was decided; the email is
+    dropped if the period has been renewed by the time it is sent."""
+
+    email_kind: ClassVar[EmailKind] = EmailKind.RENEWAL_NOTICE
+    account_id: int
+    period_index: int
+    period_end: datetime
+    seats: int
+    amount_cents: int
+    currency: str
+    # The total before a scheduled reduction (None: no reduction scheduled).
+    reduced_from: int | None
+    released_user_ids: tuple[int, ...]
+
+    def to_payload(self) -> JsonObject:
+        return {
+            "accountId": self.account_id,
+            "periodIndex": self.period_index,
+            "periodEnd": self.period_end.isoformat(),
+            "seats": self.seats,
+            "amountCents": self.amount_cents,
+            "currency": self.currency,
+            "reducedFrom": self.reduced_from,
+            "releasedUserIds": list(self.released_user_ids),
+        }
+
+    @classmethod
+    def from_payload(cls, data: Mapping[str, Any]) -> Self:
+        kind = cls.email_kind
+        currency = data.get("currency")
+        if not isinstance(currency, str):
+            raise PayloadError(f"{kind} payload needs a string 'currency', got {currency!r}")
+        return cls(
+            account_id=_int(kind, data, "accountId"),
+            period_index=_int(kind, data, "periodIndex"),
+            period_end=_datetime(kind, data, "periodEnd"),
+            seats=_int(kind, data, "seats"),
+            amount_cents=_int(kind, data, "amountCents"),
+            currency=currency,
+            reduced_from=_optional_int(kind, data, "reducedFrom"),
+            released_user_ids=_int_tuple(kind, data, "releasedUserIds"),
+        )
+
+
 EmailPayload = (
     InvitationPayload
     | InvitationResentPayload
@@ -227,6 +302,8 @@ EmailPayload = (
     | LicensesReleasedPayload
     | SeatChangeReceiptPayload
     | WebhookEndpointDisabledPayload
+    | ReclaimNoticePayload
+    | RenewalNoticePayload
 )
 
 _PAYLOAD_BY_KIND: dict[EmailKind, type[EmailPayload]] = {
@@ -241,6 +318,8 @@ _PAYLOAD_BY_KIND: dict[EmailKind, type[EmailPayload]] = {
         LicensesReleasedPayload,
         SeatChangeReceiptPayload,
         WebhookEndpointDisabledPayload,
+        ReclaimNoticePayload,
+        RenewalNoticePayload,
     )
 }
 
@@ -270,3 +349,13 @@ def _int_tuple(kind: EmailKind, data: Mapping[str, Any], key: str) -> tuple[int,
     ):
         raise PayloadError(f"{kind} payload needs a list of integers {key!r}, got {value!r}")
     return tuple(value)
+
+
+def _datetime(kind: EmailKind, data: Mapping[str, Any], key: str) -> datetime:
+    value = data.get(key)
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        raise PayloadError(
+            f"{kind} payload needs an ISO 8601 time {key!r}, got {value!r}"
+        ) from None

@@ -94,11 +94,16 @@ class User(Model):
 
     @property
     def name(self) -> str:
-        return f"{self.first_name} {self.last_name}"
+        return display_name(self.first_name, self.last_name)
 
     @property
     def holds_license(self) -> bool:
         return holds_license(self.status)
+
+
+def display_name(first_name: str, last_name: str) -> str:
+    """A user's `name`: first and last name."""
+    return f"{first_name} {last_name}"
 
 
 class ApiToken(Model):

@@ -94,7 +94,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "SCHEDULER_INTERVAL_SECONDS",
         "60",
-        "How often periodic jobs (outbox relay, invitation expiry, period end) are enqueued.",
+        "How often periodic jobs (outbox relay, invitation expiry, period end, renewal "
+        "notices, reclaim policy) are enqueued.",
     ),
     Setting(
         "EMBEDDED_RELAY_SECONDS",
@@ -122,6 +123,12 @@ SETTINGS: tuple[Setting, ...] = (
         ",".join(str(n) for n in config.DEFAULT_WEBHOOK_RETRY_SCHEDULE),
         "Seconds between a webhook's attempts (about three days in all); shorten it for "
         "tests and demos, e.g. `1,1,1`.",
+    ),
+    Setting(
+        "RENEWAL_NOTICE_DAYS",
+        str(config.DEFAULT_RENEWAL_NOTICE_DAYS),
+        "Days before a period ends at which the owner is emailed the coming renewal "
+        "(seats, amount, a scheduled reduction and whom it releases); `0` sends none.",
     ),
     Setting(
         "DEMO_ACCOUNT",
@@ -158,12 +165,16 @@ def parse_schedule(name: str, raw: str | None) -> tuple[int, ...]:
 
 
 def parse_positive_int(name: str, raw: str, *, maximum: int = 10**9) -> int:
+    return parse_count(name, raw, minimum=1, maximum=maximum)
+
+
+def parse_count(name: str, raw: str, *, minimum: int = 0, maximum: int = 10**9) -> int:
     try:
         value = int(raw)
     except ValueError:
         raise SettingsError(name, f"expected a whole number, got {raw!r}") from None
-    if not 1 <= value <= maximum:
-        raise SettingsError(name, f"expected 1..{maximum}, got {value}")
+    if not minimum <= value <= maximum:
+        raise SettingsError(name, f"expected {minimum}..{maximum}, got {value}")
     return value
 
 
@@ -247,6 +258,7 @@ class Settings:
     outbox_retry_max_seconds: int = 3600
     outbox_max_attempts: int = 20
     webhook_retry_schedule: tuple[int, ...] = config.DEFAULT_WEBHOOK_RETRY_SCHEDULE
+    renewal_notice_days: int = config.DEFAULT_RENEWAL_NOTICE_DAYS
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -347,6 +359,11 @@ class Settings:
             webhook_retry_schedule=parse_schedule(
                 "WEBHOOK_RETRY_SCHEDULE", get("WEBHOOK_RETRY_SCHEDULE")
             ),
+            renewal_notice_days=parse_count(
+                "RENEWAL_NOTICE_DAYS",
+                get("RENEWAL_NOTICE_DAYS") or str(config.DEFAULT_RENEWAL_NOTICE_DAYS),
+                maximum=90,
+            ),
         )
 
     def resolved_secret_key(self) -> bytes:
@@ -374,5 +391,6 @@ def configure_domain(settings: Settings) -> None:
             invitation_ttl=settings.invitation_ttl,
             session_ttl=settings.session_ttl,
             webhook_development=not settings.production,
+            renewal_notice_days=settings.renewal_notice_days,
         )
     )

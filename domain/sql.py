@@ -8,7 +8,8 @@ LIKE escapes with a backslash unless told. This is the one place that knows.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -49,6 +50,14 @@ class Statement:
 
     async def fetch(self, text: str) -> list[dict[str, Any]]:
         return list(await self.client.execute_query_dict(text, self.params))
+
+    async def rows(self, text: str) -> Sequence[Sequence[Any]]:
+        """The rows as the driver gives them (indexable by column position):
+        no dict per row, for reads that name their columns."""
+        _, rows = await self.client.execute_query(text, self.params)
+        # Typed as dicts by Tortoise; asyncpg's Record and sqlite3.Row index
+        # by position too.
+        return cast("Sequence[Sequence[Any]]", rows)
 
     async def execute(self, text: str) -> None:
         await self.client.execute_query(text, self.params)

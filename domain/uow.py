@@ -17,11 +17,12 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
+from domain import auth_cache
 from domain.emails import EmailPayload
 from domain.enums import AuditAction, WebhookEventType
 from domain.models import AuditEvent, OutboxMessage
 from domain.principal import Principal
-from domain.webhooks import fan_out
+from domain.webhooks import fan_out, open_endpoints
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,29 @@ class UnitOfWork:
         target_user_id: int | None = None,
         data: Mapping[str, Any] | None = None,
     ) -> None:
-        await AuditEvent.create(
+        await self._event(actor, action, target_user_id, data).save(using_db=self.connection)
+
+    async def audit_each(
+        self,
+        *,
+        actor: Principal,
+        action: AuditAction,
+        entries: Sequence[tuple[int | None, Mapping[str, Any] | None]],
+    ) -> None:
+        """One event per (target user, data), in one statement."""
+        await AuditEvent.bulk_create(
+            [self._event(actor, action, target, data) for target, data in entries],
+            using_db=self.connection,
+        )
+
+    def _event(
+        self,
+        actor: Principal,
+        action: AuditAction,
+        target_user_id: int | None,
+        data: Mapping[str, Any] | None,
+    ) -> AuditEvent:
+        return AuditEvent(
             account_id=actor.account_id,
             action=action,
             actor_kind=actor.kind,
@@ -58,7 +81,6 @@ class UnitOfWork:
             target_user_id=target_user_id,
             data=dict(data) if data is not None else None,
             created_at=self.now,
-            using_db=self.connection,
         )
 
     async def email(self, *, account_id: int | None, payload: EmailPayload) -> None:
@@ -71,6 +93,29 @@ class UnitOfWork:
             using_db=self.connection,
         )
         self.outbox_ids.append(message.id)
+
+    async def webhook_each(
+        self,
+        *,
+        account_id: int,
+        event_type: WebhookEventType,
+        datas: Sequence[Mapping[str, Any]],
+    ) -> None:
+        """One event per item of `datas`, the account's endpoints read once."""
+        endpoints = await open_endpoints(account_id, self.connection)
+        if not endpoints:
+            return
+        for data in datas:
+            self.outbox_ids.extend(
+                await fan_out(
+                    connection=self.connection,
+                    now=self.now,
+                    account_id=account_id,
+                    event_type=event_type,
+                    data=data,
+                    endpoints=endpoints,
+                )
+            )
 
     async def webhook(
         self, *, account_id: int, event_type: WebhookEventType, data: Mapping[str, Any]
@@ -94,6 +139,9 @@ async def unit_of_work(now: datetime) -> AsyncIterator[UnitOfWork]:
     async with in_transaction() as connection:
         work = UnitOfWork(connection=connection, now=now)
         yield work
+    # Whatever it changed, this process's cached principals are not served
+    # again unread (other processes hear it through their change feed).
+    auth_cache.changed()
     if work.outbox_ids:
         await dispatch(work.outbox_ids)
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import unicodedata
+from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
 
+from domain.enums import Role
 from domain.errors import DomainError, ErrorCode
+from domain.rules.roles import require_assignable_role
 
 NAME_MAX = 100
 QUALIFICATION_MAX = 200
@@ -65,6 +68,30 @@ def clean_qualification(raw: str | None, *, field: str = "qualification") -> str
             ErrorCode.INVALID_INPUT, "Must not contain control characters.", field=field
         )
     return text
+
+
+@dataclass(frozen=True, slots=True)
+class CleanInvitation:
+    """An invitation's input once every field has passed its rule."""
+
+    email: str
+    email_key: str
+    first_name: str
+    last_name: str
+    role: Role
+    qualification: str | None
+
+
+def clean_invitation(
+    *, email: str, first_name: str, last_name: str, role: Role, qualification: str | None
+) -> CleanInvitation:
+    """The input checks of an invitation, in the order its refusals are reported."""
+    address, email_key = clean_email(email, field="email")
+    first = clean_name(first_name, field="firstName")
+    last = clean_name(last_name, field="lastName")
+    cleaned_qualification = clean_qualification(qualification, field="qualification")
+    require_assignable_role(role)
+    return CleanInvitation(address, email_key, first, last, role, cleaned_qualification)
 
 
 def sort_name(first_name: str, last_name: str) -> str:

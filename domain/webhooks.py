@@ -8,7 +8,7 @@ wants the type. An account without such an endpoint writes nothing.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -42,13 +42,15 @@ async def fan_out(
     account_id: int,
     event_type: WebhookEventType,
     data: Mapping[str, Any],
+    endpoints: Sequence[WebhookEndpoint] | None = None,
 ) -> list[int]:
-    """Write the event for every endpoint that wants it; returns the outbox ids."""
-    endpoints = [
-        endpoint
-        for endpoint in await open_endpoints(account_id, connection)
-        if wants(endpoint, event_type)
-    ]
+    """Write the event for every endpoint that wants it; returns the outbox ids.
+
+    `endpoints`: the account's open endpoints, when the caller read them once
+    for many events of one transaction."""
+    if endpoints is None:
+        endpoints = await open_endpoints(account_id, connection)
+    endpoints = [endpoint for endpoint in endpoints if wants(endpoint, event_type)]
     if not endpoints:
         return []
     event = await WebhookEvent.create(

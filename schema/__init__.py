@@ -56,12 +56,18 @@ class AppSchema(strawberry.Schema):
             )
 
 
-def build_schema(*, extensions: Sequence[ExtensionSpec | Any] = ()) -> strawberry.Schema:
-    """The schema with the authentication check first, then the given extensions."""
+def build_schema(
+    *,
+    extensions: Sequence[ExtensionSpec | Any] = (),
+    execution_context_class: type[Any] | None = None,
+) -> strawberry.Schema:
+    """The schema with the authentication check first, then the given extensions;
+    `execution_context_class`: graphql-core's executor to run it (None: Strawberry's)."""
     return AppSchema(
         query=Query,
         mutation=Mutation,
         extensions=[RequireAuthentication, *extensions],
+        execution_context_class=execution_context_class,
         config=StrawberryConfig(scalar_map=SCALARS, default_resolver=resolve_attribute),
     )
 

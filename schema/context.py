@@ -31,9 +31,10 @@ from strawberry.dataloader import DataLoader
 
 from domain.clock import SYSTEM_CLOCK, Clock
 from domain.enums import ApiTokenScope
-from domain.models import Account, ApiToken, Invitation, LicenseAssignment, User
+from domain.models import Account, ApiToken, LicenseAssignment, User
 from domain.principal import Principal
-from domain.reads import batches
+from domain.reads import batches, summary
+from domain.reads.rows import InvitationRow
 from schema.errors import ForbiddenError, UnauthenticatedError
 
 
@@ -60,7 +61,7 @@ class AccountLoaders:
         return DataLoader(load_fn=self._owners)
 
     @cached_property
-    def latest_invitation(self) -> DataLoader[int, Invitation | None]:
+    def latest_invitation(self) -> DataLoader[int, InvitationRow | None]:
         return DataLoader(load_fn=self._latest_invitations)
 
     @cached_property
@@ -70,6 +71,11 @@ class AccountLoaders:
     @cached_property
     def api_tokens(self) -> DataLoader[int, ApiToken | None]:
         return DataLoader(load_fn=self._api_tokens)
+
+    @cached_property
+    def license_summary(self) -> DataLoader[int, summary.LicenseSummary | None]:
+        """Read once per request however many payloads show it (bulk results)."""
+        return DataLoader(load_fn=self._license_summaries)
 
     async def _accounts(self, keys: list[int]) -> list[Account | None]:
         scoped = [key if key == self.account_id else -1 for key in keys]
@@ -85,7 +91,7 @@ class AccountLoaders:
     async def _owners(self, keys: list[int]) -> list[User | None]:
         return await batches.owner_by_account_ids(account_id=self.account_id, keys=keys)
 
-    async def _latest_invitations(self, keys: list[int]) -> list[Invitation | None]:
+    async def _latest_invitations(self, keys: list[int]) -> list[InvitationRow | None]:
         return await batches.latest_invitation_by_user_ids(
             account_id=self.account_id, user_ids=keys
         )
@@ -95,6 +101,11 @@ class AccountLoaders:
 
     async def _api_tokens(self, keys: list[int]) -> list[ApiToken | None]:
         return await batches.api_tokens_by_ids(account_id=self.account_id, ids=keys)
+
+    async def _license_summaries(self, keys: list[int]) -> list[summary.LicenseSummary | None]:
+        account = await Account.get_or_none(id=self.account_id)
+        found = await summary.license_summary(account=account) if account else None
+        return [found if key == self.account_id else None for key in keys]
 
 
 class Loaders:

@@ -117,6 +117,32 @@ class WebhookEndpointDisabledEmail:
     reason: str
 
 
+@dataclass(frozen=True)
+class ReclaimNoticeEmail:
+    email_kind: ClassVar[EmailKind] = EmailKind.RECLAIM_NOTICE
+    recipient_name: str
+    account_name: str
+    # Whole days since the user's inactivity began, and the policy's threshold.
+    idle_days: int
+    inactive_days: int
+    release_at: datetime
+    sign_in_url: str
+
+
+@dataclass(frozen=True)
+class RenewalNoticeEmail:
+    email_kind: ClassVar[EmailKind] = EmailKind.RENEWAL_NOTICE
+    recipient_name: str
+    account_name: str
+    period_end: datetime
+    seats: int
+    amount_cents: int
+    currency: str
+    reduced_from: int | None
+    # (name, email) of each user the reduction would release.
+    released: Sequence[tuple[str, str]]
+
+
 EmailContext = (
     InvitationEmail
     | InvitationResentEmail
@@ -127,6 +153,8 @@ EmailContext = (
     | LicensesReleasedEmail
     | SeatChangeReceiptEmail
     | WebhookEndpointDisabledEmail
+    | ReclaimNoticeEmail
+    | RenewalNoticeEmail
 )
 
 _TEMPLATE_BY_TYPE: dict[type[EmailContext], str] = {
@@ -139,6 +167,8 @@ _TEMPLATE_BY_TYPE: dict[type[EmailContext], str] = {
     LicensesReleasedEmail: "licenses_released",
     SeatChangeReceiptEmail: "seat_change_receipt",
     WebhookEndpointDisabledEmail: "webhook_endpoint_disabled",
+    ReclaimNoticeEmail: "reclaim_notice",
+    RenewalNoticeEmail: "renewal_notice",
 }
 
 CONTEXT_BY_KIND: dict[EmailKind, type[EmailContext]] = {

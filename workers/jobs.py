@@ -7,6 +7,9 @@ schedulers (or a scheduler plus a manual `licenses billing run`) do no harm:
 - expire_invitations: PENDING invitations past expiry become EXPIRED, their
   licences released (domain.services.invitations);
 - period_end: close ended billing periods (domain.services.billing);
+- renewal_notice: tell owners of the renewal RENEWAL_NOTICE_DAYS ahead
+  (domain.services.renewal_notice);
+- reclaim: the reclaim policies' notices and releases (domain.services.reclaim);
 - prune: delete rate-limit records, idempotency records past their 24 h and
   outbox rows sent more than OUTBOX_KEEP_SENT ago.
 """
@@ -28,9 +31,18 @@ RELAY = "relay"
 EXPIRE_INVITATIONS = "expire_invitations"
 PERIOD_END = "period_end"
 PRUNE = "prune"
-PERIODIC_JOBS: tuple[str, ...] = (RELAY, EXPIRE_INVITATIONS, PERIOD_END, PRUNE)
+RENEWAL_NOTICE = "renewal_notice"
+RECLAIM = "reclaim"
+PERIODIC_JOBS: tuple[str, ...] = (
+    RELAY,
+    EXPIRE_INVITATIONS,
+    PERIOD_END,
+    RENEWAL_NOTICE,
+    RECLAIM,
+    PRUNE,
+)
 # Embedded mode delivers due rows itself (more often), so it needs no relay.
-EMBEDDED_PERIODIC_JOBS: tuple[str, ...] = (EXPIRE_INVITATIONS, PERIOD_END, PRUNE)
+EMBEDDED_PERIODIC_JOBS: tuple[str, ...] = tuple(job for job in PERIODIC_JOBS if job != RELAY)
 
 # Sent rows are history only; failed and undelivered rows are never pruned.
 OUTBOX_KEEP_SENT = timedelta(days=30)
@@ -63,6 +75,17 @@ async def run_periodic_job(
         if report.failed_account_ids:
             log.error("period end failed for accounts %s", list(report.failed_account_ids))
         return report
+    if name == RENEWAL_NOTICE:
+        from domain.services.renewal_notice import send_renewal_notices  # noqa: PLC0415
+
+        return await send_renewal_notices(clock=clock)
+    if name == RECLAIM:
+        from domain.services.reclaim import run_reclaim  # noqa: PLC0415
+
+        reclaimed = await run_reclaim(clock=clock)
+        if reclaimed.failed_account_ids:
+            log.error("reclaim failed for accounts %s", list(reclaimed.failed_account_ids))
+        return reclaimed
     if name == PRUNE:
         return await prune(clock=clock)
     raise UnknownJobError(f"unknown periodic job {name!r}; known: {', '.join(PERIODIC_JOBS)}")

@@ -6,10 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TypeVar
 
+from tortoise import connections
 from tortoise.functions import Count
 
 from domain.enums import Role, UserStatus
-from domain.models import Account, ApiToken, Invitation, LicenseAssignment, User
+from domain.models import Account, ApiToken, LicenseAssignment, User
+from domain.reads.rows import INVITATION_COLUMNS, InvitationRow, invitation_rows
+from domain.sql import Statement
 
 _Keyed = TypeVar("_Keyed", Account, User, ApiToken)
 
@@ -47,11 +50,22 @@ async def owner_by_account_ids(*, account_id: int, keys: Sequence[int]) -> list[
 
 async def latest_invitation_by_user_ids(
     *, account_id: int, user_ids: Sequence[int]
-) -> list[Invitation | None]:
-    """The latest invitation (highest id) of each user; a resend rotates the same row."""
-    latest: dict[int, Invitation] = {}
-    rows = await Invitation.filter(account_id=account_id, user_id__in=list(set(user_ids)))
-    for invitation in rows:
+) -> list[InvitationRow | None]:
+    """The latest invitation (highest id) of each user; a resend rotates the same row.
+
+    Plain values (domain.reads.rows): the users page reads one per user."""
+    latest: dict[int, InvitationRow] = {}
+    keys = sorted(set(user_ids))
+    if not keys:
+        return [None for _ in user_ids]
+    sql = Statement(connections.get("default"))
+    account = sql.param(account_id)
+    listed = ", ".join(sql.param(key) for key in keys)
+    rows = await sql.rows(
+        f"SELECT {INVITATION_COLUMNS} FROM invitations "  # noqa: S608 - placeholders only
+        f"WHERE account_id = {account} AND user_id IN ({listed})"
+    )
+    for invitation in invitation_rows(rows):
         current = latest.get(invitation.user_id)
         if current is None or invitation.id > current.id:
             latest[invitation.user_id] = invitation

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC
-from functools import cache
 from typing import Any
 
 from tortoise import connections
@@ -16,6 +15,7 @@ from domain.principal import Principal, parse_id
 from domain.reads.access import require_admin_read
 from domain.reads.cursors import bad_cursor, datetime_key, decode_cursor
 from domain.reads.pages import Edge, Page, check_first
+from domain.reads.rows import USER_COLUMNS, UserRow, user_rows
 from domain.rules.seats import LICENSED_STATUSES
 from domain.sql import Statement
 from domain.validation import _has_control_characters
@@ -55,14 +55,6 @@ _PHASES: dict[UserOrder, tuple[_Phase, ...]] = {
 }
 
 
-@cache
-def _user_columns() -> str:
-    # Read once Tortoise is initialised (foreign-key columns are known only then).
-    columns = User._meta.db_fields
-    assert "account_id" in columns, "Tortoise is not initialised"
-    return ", ".join(sorted(columns))
-
-
 def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -100,7 +92,7 @@ def _user_filters(
     return where
 
 
-def _user_sort_value(user: User, order: UserOrder) -> str | None:
+def _user_sort_value(user: UserRow, order: UserOrder) -> str | None:
     if order in (UserOrder.NAME_ASC, UserOrder.NAME_DESC):
         return user.sort_name
     if order in (UserOrder.CREATED_ASC, UserOrder.CREATED_DESC):
@@ -184,10 +176,11 @@ async def list_users(
     has_license: bool | None = None,
     search: str | None = None,
     order: UserOrder = UserOrder.NAME_ASC,
-) -> Page[User]:
+) -> Page[UserRow]:
     """One page of the account's users: one (LAST_ACTIVE: at most two) index
-    range scans of first+1 rows, whatever the size of the account. Not
-    counted (total_count None): see count_users."""
+    range scans of first+1 rows, whatever the size of the account, read as
+    plain values (domain.reads.rows). Not counted (total_count None): see
+    count_users."""
     require_admin_read(actor)
     check_first(first)
     kind = f"users:{order.value}"
@@ -206,7 +199,7 @@ async def list_users(
 
     client = connections.get("default")
     wanted = first + 1
-    users: list[User] = []
+    users: list[UserRow] = []
     for index in range(start, len(phases)):
         phase = phases[index]
         sql = Statement(client)
@@ -226,11 +219,11 @@ async def list_users(
         order_by = f"id {direction}"
         if phase.column is not None:
             order_by = f"{phase.column} {direction}, {order_by}"
-        rows = await sql.fetch(
-            f"SELECT {_user_columns()} FROM users WHERE {' AND '.join(where)} "  # noqa: S608
+        rows = await sql.rows(
+            f"SELECT {USER_COLUMNS} FROM users WHERE {' AND '.join(where)} "  # noqa: S608
             f"ORDER BY {order_by} LIMIT {int(wanted - len(users))}"
         )
-        users.extend(User._init_from_db(**row) for row in rows)
+        users.extend(user_rows(rows))
         if len(users) >= wanted:
             break
 

@@ -17,7 +17,7 @@ from typing import Any
 from tortoise.exceptions import OperationalError
 from tortoise.expressions import Q
 
-from domain import config
+from domain import auth_cache, config
 from domain.clock import Clock
 from domain.enums import ActorKind, ApiTokenScope, AuditAction, Role
 from domain.errors import DomainError, ErrorCode
@@ -196,6 +196,7 @@ async def logout(*, actor: Principal, clock: Clock) -> None:
     await Session.filter(
         id=actor.session_id, account_id=actor.account_id, ended_at__isnull=True
     ).update(ended_at=clock.now())
+    auth_cache.changed()
 
 
 # --- every request -----------------------------------------------------------
@@ -208,43 +209,72 @@ def _unauthenticated() -> DomainError:
 async def authenticate(*, bearer: str, clock: Clock) -> Principal:
     """The principal behind a bearer token, or UNAUTHENTICATED.
 
-    One indexed SELECT per request (the session joined to its user). The
-    "last used" / "last active" times are written at most once per
-    `last_active_resolution` with a conditional UPDATE outside any
-    transaction: the value just read decides whether to try at all, and the
-    WHERE clause makes concurrent requests (any process) write only once.
+    One indexed SELECT (the session joined to its user), unless the
+    process's principal cache (domain.auth_cache) holds the token and its
+    change feed vouches that nothing which could end it was committed
+    since. The "last used" / "last active" times are written at most once
+    per `last_active_resolution` with a conditional UPDATE outside any
+    transaction: the value last known decides whether to try at all, and
+    the WHERE clause makes concurrent requests (any process) write only once.
     """
     now = clock.now()
     if not bearer or len(bearer) > MAX_BEARER_LENGTH:
         raise _unauthenticated()
     hashed = token_hash(bearer)
     stale_before = now - config.current().last_active_resolution
+    cache = auth_cache.in_use()
+    generation = None
+    if cache is not None:
+        cached = cache.get(hashed, now)
+        if cached is not None:
+            if _is_stale(cached.stamped, stale_before):
+                cached.stamped = now
+                await _stamp(cached.principal, now, stale_before)
+            return cached.principal
+        generation = cache.generation()
 
     if bearer.startswith(API_TOKEN_PREFIX):
         api_token = await ApiToken.get_or_none(secret_hash=hashed)
         if api_token is None or api_token.revoked_at is not None:
             raise _unauthenticated()
-        if _is_stale(api_token.last_used_at, stale_before):
+        stamped = api_token.last_used_at
+        if _is_stale(stamped, stale_before):
             await _touch(ApiToken, api_token.id, "last_used_at", now, stale_before)
+            stamped = now
         # Tokens belong to the account and act as ADMIN, whatever became of
         # the user who created them.
-        return Principal(
+        principal = Principal(
             account_id=api_token.account_id,
             kind=ActorKind.API_TOKEN,
             role=Role.ADMIN,
             token_id=api_token.id,
             scopes=token_scopes(api_token),
         )
+        expires_at: datetime | None = None
+    else:
+        session = await Session.filter(token_hash=hashed).select_related("user").first()
+        if session is None or session.ended_at is not None or session.expires_at <= now:
+            raise _unauthenticated()
+        user = session.user
+        if not user.holds_license or user.account_id != session.account_id:
+            raise _unauthenticated()
+        stamped = user.last_active_at
+        if _is_stale(stamped, stale_before):
+            await _touch(User, user.id, "last_active_at", now, stale_before)
+            stamped = now
+        principal = Principal.of_user(user, session_id=session.id)
+        expires_at = session.expires_at
+    if cache is not None:
+        cache.put(hashed, principal, generation=generation, expires_at=expires_at, stamped=stamped)
+    return principal
 
-    session = await Session.filter(token_hash=hashed).select_related("user").first()
-    if session is None or session.ended_at is not None or session.expires_at <= now:
-        raise _unauthenticated()
-    user = session.user
-    if not user.holds_license or user.account_id != session.account_id:
-        raise _unauthenticated()
-    if _is_stale(user.last_active_at, stale_before):
-        await _touch(User, user.id, "last_active_at", now, stale_before)
-    return Principal.of_user(user, session_id=session.id)
+
+async def _stamp(principal: Principal, now: datetime, stale_before: datetime) -> None:
+    """The activity stamp of a principal served from the cache."""
+    if principal.kind == ActorKind.API_TOKEN and principal.token_id is not None:
+        await _touch(ApiToken, principal.token_id, "last_used_at", now, stale_before)
+    elif principal.user_id is not None:
+        await _touch(User, principal.user_id, "last_active_at", now, stale_before)
 
 
 def _is_stale(last: datetime | None, stale_before: datetime) -> bool:

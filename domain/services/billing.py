@@ -214,7 +214,8 @@ async def _renewal_charge(work: UnitOfWork, account: Account, renewal: Renewal) 
         )
 
 
-async def _release_candidates(work: UnitOfWork, account_id: int) -> list[ReleaseCandidate]:
+async def release_candidates(work: UnitOfWork, account_id: int) -> list[ReleaseCandidate]:
+    """The licensed users a reduction chooses from (also what the renewal notice shows)."""
     users = (
         await User.filter(account_id=account_id, status__in=LICENSED_STATUSES)
         .using_db(work.connection)
@@ -255,7 +256,7 @@ async def _apply_reduction(work: UnitOfWork, system: Principal, account: Account
     released: list[int] = []
     surplus = licenses_over(new_total, in_use)
     if surplus:
-        candidates = await _release_candidates(work, account.id)
+        candidates = await release_candidates(work, account.id)
         status_of = {c.user_id: c.status for c in candidates}
         for user_id in choose_released(candidates, surplus):
             if not await release_license(

@@ -29,7 +29,6 @@ from domain.enums import (
 from domain.errors import DomainError, ErrorCode
 from domain.models import Invitation, User
 from domain.principal import Principal, require_admin
-from domain.rules.roles import require_assignable_role
 from domain.rules.seats import LICENSED_STATUSES
 from domain.security import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, hash_password, token_hash
 from domain.services.account_lock import licence_change, lock_account, reload_user
@@ -50,7 +49,7 @@ from domain.services.licensing import (
 )
 from domain.services.sessions import SessionGrant, start_session
 from domain.uow import UnitOfWork, unit_of_work
-from domain.validation import clean_email, clean_name, clean_qualification, sort_name
+from domain.validation import clean_invitation, sort_name
 
 # Far longer than any token we issue (43 characters); longer input is not
 # worth hashing or looking up.
@@ -83,28 +82,30 @@ async def invite_user(
 
     A SCIM provider also gives its externalId and userName (None: the email)."""
     require_admin(actor)
-    address, email_key = clean_email(email, field="email")
-    first = clean_name(first_name, field="firstName")
-    last = clean_name(last_name, field="lastName")
-    cleaned_qualification = clean_qualification(qualification, field="qualification")
-    require_assignable_role(role)
+    given = clean_invitation(
+        email=email,
+        first_name=first_name,
+        last_name=last_name,
+        role=role,
+        qualification=qualification,
+    )
 
     now = clock.now()
     async with unit_of_work(now) as work:
         # The new rows first, the account lock last (see account_lock); the
         # unique account + email_key index, not this check, is the judge.
-        if await _email_in_use(work, account_id=actor.account_id, email_key=email_key):
-            raise _email_taken()
+        if await _email_in_use(work, account_id=actor.account_id, email_key=given.email_key):
+            raise email_taken()
         try:
             user = await User.create(
                 account_id=actor.account_id,
-                email=address,
-                email_key=email_key,
-                first_name=first,
-                last_name=last,
-                sort_name=sort_name(first, last),
+                email=given.email,
+                email_key=given.email_key,
+                first_name=given.first_name,
+                last_name=given.last_name,
+                sort_name=sort_name(given.first_name, given.last_name),
                 role=role,
-                qualification=cleaned_qualification,
+                qualification=given.qualification,
                 status=UserStatus.INVITED,
                 created_at=now,
                 external_id=external_id,
@@ -114,7 +115,7 @@ async def invite_user(
             )
         except IntegrityError:
             # Another transaction committed the same email in between.
-            raise _email_taken() from None
+            raise email_taken() from None
         await open_assignment(work, actor=actor, user_id=user.id)
         invitation = await create_invitation(
             work, actor=actor, user=user, kind=InvitationKind.LICENSE
@@ -127,7 +128,7 @@ async def invite_user(
             action=AuditAction.USER_INVITED,
             target_user_id=user.id,
             data={
-                "email": address,
+                "email": given.email,
                 "role": role.value,
                 "invitationId": invitation.id,
                 "expiresAt": invitation.expires_at.isoformat(),
@@ -150,7 +151,7 @@ async def _email_in_use(work: UnitOfWork, *, account_id: int, email_key: str) ->
     )
 
 
-def _email_taken() -> DomainError:
+def email_taken() -> DomainError:
     return DomainError(
         ErrorCode.EMAIL_TAKEN,
         "A user with this email already exists in the account.",

@@ -7,9 +7,11 @@ and on every backend (the CHECK constraint is the last line of defence).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from tortoise.expressions import F
+from tortoise.queryset import QuerySet
 
 from domain.clock import Clock
 from domain.emails import LicenseRemovedPayload
@@ -128,14 +130,18 @@ async def take_license(work: UnitOfWork, *, account_id: int) -> None:
         .update(seats_in_use=F("seats_in_use") + 1)
     )
     if taken != 1:
-        raise DomainError(ErrorCode.NO_AVAILABLE_LICENSES, "Every purchased licence is in use.")
+        raise no_available_licenses()
 
 
-async def give_back_license(work: UnitOfWork, *, account_id: int) -> None:
+def no_available_licenses() -> DomainError:
+    return DomainError(ErrorCode.NO_AVAILABLE_LICENSES, "Every purchased licence is in use.")
+
+
+async def give_back_license(work: UnitOfWork, *, account_id: int, count: int = 1) -> None:
     await (
         Account.filter(id=account_id)
         .using_db(work.connection)
-        .update(seats_in_use=F("seats_in_use") - 1)
+        .update(seats_in_use=F("seats_in_use") - count)
     )
 
 
@@ -154,8 +160,14 @@ async def open_assignment(work: UnitOfWork, *, actor: Principal, user_id: int) -
 async def close_assignment(
     work: UnitOfWork, *, actor: Principal, user_id: int, reason: AssignmentEndReason
 ) -> None:
+    await close_assignments(work, actor=actor, user_ids=[user_id], reason=reason)
+
+
+async def close_assignments(
+    work: UnitOfWork, *, actor: Principal, user_ids: Sequence[int], reason: AssignmentEndReason
+) -> None:
     await (
-        LicenseAssignment.filter(user_id=user_id, unassigned_at__isnull=True)
+        LicenseAssignment.filter(user_id__in=list(user_ids), unassigned_at__isnull=True)
         .using_db(work.connection)
         .update(
             unassigned_at=work.now,
@@ -168,8 +180,12 @@ async def close_assignment(
 
 
 async def end_sessions(work: UnitOfWork, *, user_id: int) -> None:
+    await end_sessions_of(work, user_ids=[user_id])
+
+
+async def end_sessions_of(work: UnitOfWork, *, user_ids: Sequence[int]) -> None:
     await (
-        Session.filter(user_id=user_id, ended_at__isnull=True)
+        Session.filter(user_id__in=list(user_ids), ended_at__isnull=True)
         .using_db(work.connection)
         .update(ended_at=work.now)
     )
@@ -233,12 +249,7 @@ async def expire_overdue_invitations(
     """
     system = Principal.system(account_id)
     overdue = (
-        await Invitation.filter(
-            account_id=account_id,
-            kind=InvitationKind.LICENSE,
-            status=InvitationStatus.PENDING,
-            expires_at__lte=now,
-        )
+        await overdue_invitations(account_id=account_id, now=now)
         .using_db(work.connection)
         .values_list("id", "user_id")
     )
@@ -271,3 +282,14 @@ async def expire_overdue_invitations(
         )
         expired_users.append(user_id)
     return expired_users
+
+
+def overdue_invitations(*, account_id: int, now: datetime) -> QuerySet[Invitation]:
+    """The account's licence invitations still PENDING past their expiry: the
+    ones the next licence change expires first, releasing their licences."""
+    return Invitation.filter(
+        account_id=account_id,
+        kind=InvitationKind.LICENSE,
+        status=InvitationStatus.PENDING,
+        expires_at__lte=now,
+    )

@@ -10,6 +10,7 @@ import strawberry
 
 from schema.mutations.account import AccountMutations
 from schema.mutations.invitations import InvitationMutations
+from schema.mutations.reclaim import ReclaimMutations
 from schema.mutations.sessions import SessionMutations
 from schema.mutations.users import UserMutations
 from schema.mutations.webhooks import WebhookMutations
@@ -17,7 +18,12 @@ from schema.mutations.webhooks import WebhookMutations
 
 @strawberry.type(description="Every change to the account.")
 class Mutation(
-    InvitationMutations, SessionMutations, UserMutations, AccountMutations, WebhookMutations
+    InvitationMutations,
+    SessionMutations,
+    UserMutations,
+    AccountMutations,
+    WebhookMutations,
+    ReclaimMutations,
 ):
     pass
 

@@ -15,8 +15,8 @@ import strawberry
 
 from domain.errors import DomainError, ErrorCode
 from domain.principal import Principal
-from domain.reads import access, summary
-from schema.context import Info
+from domain.reads import access
+from schema.context import Info, loaders_of
 from schema.types import LicenseSummary
 
 P = TypeVar("P")
@@ -54,15 +54,16 @@ async def run_mutation(
     return wrap(outcome)
 
 
-async def fresh_licenses(root: Any) -> LicenseSummary | None:
+async def fresh_licenses(root: Any, info: Info) -> LicenseSummary | None:
     """The licence summary after the change; null on a refusal, and for a MEMBER
-    (who may not read it)."""
+    (who may not read it). Read through the request's loaders, which
+    `run_mutation` dropped after the change: every payload of the request
+    shows the same state, read once."""
     viewer: Principal | None = root._licenses_of
     if viewer is None or not access.can_read_account_details(viewer):
         return None
-    return LicenseSummary.from_domain(
-        viewer.account_id, await summary.license_summary_for(actor=viewer)
-    )
+    found = await loaders_of(info, viewer.account_id).license_summary.load(viewer.account_id)
+    return LicenseSummary.from_domain(viewer.account_id, found) if found else None
 
 
 LICENSES_DESCRIPTION = (

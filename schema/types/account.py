@@ -12,7 +12,7 @@ from domain import config
 from domain.enums import UserOrder
 from domain.models import Account as AccountModel
 from domain.principal import Principal
-from domain.reads import access, records, summary, webhooks
+from domain.reads import access, reclaim, records, summary, webhooks
 from domain.reads.users import get_user
 from domain.services import seats
 from schema.context import Info, loaders_of
@@ -26,6 +26,12 @@ from schema.types.pagination import (
     FirstArgument,
     given_text,
     page_size,
+)
+from schema.types.reclaim import (
+    ReclaimCandidate,
+    ReclaimCandidateConnection,
+    ReclaimCandidateEdge,
+    ReclaimPolicy,
 )
 from schema.types.tokens import ApiToken
 from schema.types.users import User, UserConnection, UserFilter, users_page
@@ -221,3 +227,35 @@ class Account:
         with refusals_as_errors():
             endpoints = await webhooks.list_webhook_endpoints(actor=self._viewer)
         return [WebhookEndpoint.from_model(endpoint, self._viewer) for endpoint in endpoints]
+
+    @resolver(description="Releases the licences of users who stopped using them.")
+    async def reclaim_policy(self) -> ReclaimPolicy | None:
+        _guard_account(self._viewer)
+        with refusals_as_errors():
+            stored = await reclaim.reclaim_policy(actor=self._viewer)
+        return ReclaimPolicy.from_domain(stored, self._viewer)
+
+    @resolver(
+        description="Who the reclaim policy would release, and when, if nothing changes; "
+        "soonest first."
+    )
+    async def reclaim_preview(
+        self,
+        info: Info,
+        first: FirstArgument = PAGE_SIZE_DEFAULT,
+        after: AfterArgument = strawberry.UNSET,
+    ) -> ReclaimCandidateConnection | None:
+        _guard_account(self._viewer)
+        with refusals_as_errors():
+            page = await reclaim.reclaim_preview(
+                actor=self._viewer,
+                first=page_size(first),
+                after=given_text(after),
+                clock=info.context.clock,
+            )
+        return ReclaimCandidateConnection.of(
+            page,
+            ReclaimCandidateEdge.along(
+                page, lambda candidate: ReclaimCandidate.from_domain(candidate, self._viewer)
+            ),
+        )

@@ -25,6 +25,7 @@ from domain.models import LicenseAssignment as LicenseAssignmentModel
 from domain.models import User as UserModel
 from domain.principal import Principal
 from domain.reads import access, batches
+from domain.reads.rows import InvitationRow, UserRow
 from domain.reads.users import count_users, list_users
 from schema.context import Info, loaders_of
 from schema.errors import refusals_as_errors
@@ -58,7 +59,7 @@ def _user_invitation(root: Any, info: Info) -> Invitation | None:
     return cast("Invitation | None", _load_invitation(info, user._model))
 
 
-async def _load_invitation(info: Info, model: UserModel) -> Invitation | None:
+async def _load_invitation(info: Info, model: UserModel | UserRow) -> Invitation | None:
     found = await loaders_of(info, model.account_id).latest_invitation.load(model.id)
     return Invitation.from_model(found) if found is not None else None
 
@@ -112,7 +113,8 @@ class User:
         description=f"Time of the user's last authenticated request. {MEMBER_HIDDEN}"
     )
 
-    _model: Private[UserModel]
+    # A model, or the plain row the users page reads (the same attributes).
+    _model: Private[UserModel | UserRow]
     _viewer: Private[Principal]
     _readable: Private[bool]
     # The latest invitation when the users page read it for the whole page at
@@ -120,7 +122,9 @@ class User:
     _invitation: Private[Any]
 
     @classmethod
-    def from_model(cls, model: UserModel, viewer: Principal, *, invitation: Any = None) -> User:
+    def from_model(
+        cls, model: UserModel | UserRow, viewer: Principal, *, invitation: Any = None
+    ) -> User:
         readable = access.can_read_private(viewer, model.id)
         return cls(
             id=object_id(model.id),
@@ -179,7 +183,7 @@ class Invitation:
     )
 
     @classmethod
-    def from_model(cls, model: InvitationModel) -> Invitation:
+    def from_model(cls, model: InvitationModel | InvitationRow) -> Invitation:
         return cls(
             id=object_id(model.id),
             status=model.status,

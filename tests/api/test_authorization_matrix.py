@@ -82,6 +82,11 @@ QUERY_FIELDS: dict[str, tuple[str, dict[str, str]]] = {
         ADMIN_READ,
     ),
     "apiTokens": ("account { id apiTokens { id name prefix } }", ADMIN_READ),
+    "reclaimPolicy": ("account { id reclaimPolicy { enabled exemptUsers { id } } }", ADMIN_READ),
+    "reclaimPreview": (
+        "account { id reclaimPreview(first: 5) { totalCount edges { node { releaseAt } } } }",
+        ADMIN_READ,
+    ),
     "licenseAgreement": ("licenseAgreement { version }", EVERYONE),
 }
 
@@ -330,6 +335,19 @@ async def _token_name(ctx: Ctx, who: str) -> dict[str, Any]:
     return {"name": f"token {next(ctx.counter)}"}
 
 
+async def _reclaim_policy(ctx: Ctx, who: str) -> dict[str, Any]:
+    days = 14 + next(ctx.counter)
+    return {
+        "input": {
+            "enabled": True,
+            "inactiveDays": days,
+            "noticeDays": 7,
+            "exemptAdmins": True,
+            "exemptUserIds": [],
+        }
+    }
+
+
 async def _acme_token(ctx: Ctx, who: str) -> dict[str, Any]:
     created = await auth.create_api_token(actor=ctx.owner, name="to revoke", clock=ctx.clock)
     return {"id": str(created.api_token.id)}
@@ -410,6 +428,12 @@ MUTATIONS: dict[str, MutationCase] = {
         "mutation($id: ID!) { revokeApiToken(id: $id) { apiToken { id } %s } }",
         ADMIN_ON_IDS,
         _acme_token,
+    ),
+    "setReclaimPolicy": MutationCase(
+        "mutation($input: ReclaimPolicyInput!) { setReclaimPolicy(input: $input) "
+        "{ policy { inactiveDays } %s } }",
+        ADMIN_IN_OWN_ACCOUNT,
+        _reclaim_policy,
     ),
 }
 ERRORS = "errors { code message field }"

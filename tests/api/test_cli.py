@@ -23,6 +23,7 @@ def test_every_command_has_help():
         ["migrate"],
         ["account", "create"],
         ["billing", "run"],
+        ["users", "import"],
     ):
         result = run_cli(*command, "--help")
         assert result.returncode == 0, command

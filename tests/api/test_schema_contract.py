@@ -32,26 +32,7 @@ CONTRACT = ROOT / "schema" / "contract.graphql"
 PUBLISHED = ROOT.parent / "shared" / "contract" / "schema.graphql"
 EXPORTED = ROOT / "schema" / "schema.graphql"
 
-PENDING: dict[str, frozenset[str]] = {
-    "licence policies": frozenset(
-        {
-            "enum value AssignmentEndReason.INACTIVITY is missing",
-            "enum value AuditAction.LICENSE_RECLAIMED is missing",
-            "enum value AuditAction.RECLAIM_POLICY_CHANGED is missing",
-            "field Account.reclaimPolicy is missing",
-            "field Account.reclaimPreview is missing",
-            "field Mutation.inviteUsers is missing",
-            "field Mutation.setReclaimPolicy is missing",
-            "type ReclaimPolicy is missing",
-            "type ReclaimCandidate is missing",
-            "type ReclaimCandidateConnection is missing",
-            "type ReclaimCandidateEdge is missing",
-            "type ReclaimPolicyInput is missing",
-            "type ReclaimPolicyPayload is missing",
-            "type InviteUsersPayload is missing",
-        }
-    ),
-}
+PENDING: dict[str, frozenset[str]] = {}
 
 
 def pending() -> list[str]:

@@ -18,7 +18,7 @@ import httpx
 import pytest
 import strawberry.schema.schema as strawberry_schema
 
-from api import graphql_cache, graphql_http
+from api import bearer, graphql_cache
 from api.persisted_queries import (
     LOCAL_DOCUMENTS,
     MANIFEST_FORMAT,
@@ -675,7 +675,7 @@ async def test_given_graphql_response_json_when_the_token_check_meets_a_dependen
     async def down(**_: Any) -> Any:
         raise DependencyUnavailable("database", "connection refused")
 
-    monkeypatch.setattr(graphql_http.auth, "authenticate", down)
+    monkeypatch.setattr(bearer.auth, "authenticate", down)
 
     response = await client.post(
         GRAPHQL,

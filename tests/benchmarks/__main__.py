@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tests.benchmarks.common import REPO_ROOT, Options, Recorder, machine, say
 
-ALL = ("B1", "B2", "B3", "B4", "B5", "B6")
+ALL = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9", "B10")
 
 
 def parse_options(argv: list[str] | None = None) -> Options:
@@ -28,7 +28,7 @@ def parse_options(argv: list[str] | None = None) -> Options:
         "--backend",
         choices=("sqlite", "postgres", "both"),
         default="both",
-        help="backends for B1-B3 and B6 (B4 and B5 run on PostgreSQL only)",
+        help="backends for B1-B3 and B6-B10 (B4 and B5 run on PostgreSQL only)",
     )
     parser.add_argument(
         "--out", default=str(REPO_ROOT / "var" / "benchmarks.jsonl"), help="JSON lines file"

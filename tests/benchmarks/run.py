@@ -26,7 +26,8 @@ from tests.benchmarks.dataset import (
     create_accounts,
     migrate_database,
 )
-from tests.benchmarks.reads import b1_read, b2_scale
+from tests.benchmarks.exports import b8_export
+from tests.benchmarks.reads import b1_read, b2_scale, b7_peer
 from tests.benchmarks.scim import b6_scim
 from tests.benchmarks.writes import b3_write
 from tests.support.local_services import PostgresServer
@@ -70,8 +71,10 @@ async def postgres_version(url: str) -> str:
 
 async def run_all(options: Options, recorder: Recorder, info: dict[str, Any]) -> None:
     started = time.perf_counter()
-    api_benchmarks = options.only & {"B1", "B2", "B3", "B6"}
-    need_pg = ("postgres" in options.backends and api_benchmarks) or "B5" in options.only
+    api_benchmarks = options.only & {"B1", "B2", "B3", "B6", "B7", "B8"}
+    need_pg = (
+        "postgres" in options.backends and (api_benchmarks or "B10" in options.only)
+    ) or "B5" in options.only
     with contextlib.ExitStack() as stack:
         pg: PostgresServer | None = None
         if need_pg:
@@ -90,6 +93,15 @@ async def run_all(options: Options, recorder: Recorder, info: dict[str, Any]) ->
 
             assert pg is not None
             await b5_billing(options, recorder, pg)
+        if "B10" in options.only:
+            from tests.benchmarks.reclaim import b10_reclaim  # noqa: PLC0415
+
+            for backend in options.backends:
+                await b10_reclaim(options, recorder, backend, pg)
+        if "B9" in options.only:
+            from tests.benchmarks.imports import b9_import  # noqa: PLC0415
+
+            await b9_import(options, recorder)
     say(f"done in {time.perf_counter() - started:.0f}s")
 
 
@@ -127,10 +139,22 @@ async def api_run(
                 profile_to=spy_factory(options, lambda: server.pid, f"B1-{backend}"),
             )
             write_profile_summary(options, f"B1-{backend}")
+        if "B7" in options.only:
+            await b7_peer(options, recorder, server, sized[0], backend)
         if "B2" in options.only:
             await b2_scale(options, recorder, server, sized, backend, database_users=sum(sizes))
         if "B6" in options.only:
             await b6_scim(options, recorder, server, url, sized, backend)
+        if "B8" in options.only:
+            await b8_export(
+                options,
+                recorder,
+                server,
+                sized,
+                backend,
+                profile_to=spy_factory(options, lambda: server.pid, f"B8-{backend}"),
+            )
+            write_profile_summary(options, f"B8-{backend}")
         if "B3" in options.only:
             await b3_write(
                 options,

@@ -1,4 +1,4 @@
-"""The benchmark's server: the production app plus two baseline routes.
+"""The benchmark's server: the production app plus the routes it is compared with.
 
     python -m tests.benchmarks.server --port PORT     (settings from the environment)
 
@@ -9,13 +9,16 @@ GraphQL figures are compared with:
 - GET  /bench/users?account=ID   the 100 rows of the first users page (with
   each user's latest invitation and the account's licence counts) as JSON,
   from ONE hand-written SQL statement through the same driver and pool;
+- POST /bench/peer               benchmark B7's peer (tests/benchmarks/peer.py):
+  the users page from Strawberry + Tortoise written as their documentation
+  shows, in the same process;
 - POST /bench/invite             the inserts of an invitation (licence taken,
   user, licence assignment, invitation, audit event, outbox row) in ONE
   transaction of hand-written SQL.
 
-Neither route authenticates, parses GraphQL or goes through the ORM: they are
-the floor that the real endpoints are measured against. uvicorn runs with the
-same options as `licenses serve` (h11/asyncio: what the service ships with).
+The two baselines neither authenticate, parse GraphQL nor go through the
+ORM: they are the floor that the real endpoints are measured against. uvicorn
+runs with the same options as `licenses serve`.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from tortoise.transactions import in_transaction
 from api.app import create_app
 from api.logs import configure_logging
 from domain.settings import Settings
+from tests.benchmarks.peer import PEER_PATH, peer_app
 
 PAGE = 100
 
@@ -203,6 +207,7 @@ def build_app() -> Starlette:
     app = create_app(settings)
     app.router.routes.append(Route("/bench/users", baseline_users, methods=["GET"]))
     app.router.routes.append(Route("/bench/invite", baseline_invite, methods=["POST"]))
+    app.router.routes.append(Route(PEER_PATH, peer_app(), methods=["POST"]))
     return app
 
 

@@ -85,6 +85,20 @@ async def period_end(url: str) -> Any:
     }
 
 
+async def reclaim(url: str) -> Any:
+    """The reclaim job, once, timed."""
+    from domain.services.reclaim import run_reclaim  # noqa: PLC0415
+
+    started = time.perf_counter()
+    report = await run_reclaim(clock=SYSTEM_CLOCK)
+    return {
+        "seconds": time.perf_counter() - started,
+        "notices_sent": report.notices_sent,
+        "licenses_released": report.licenses_released,
+        "failed": len(report.failed_account_ids),
+    }
+
+
 async def smtp_raw(port: int, count: int, prebuilt: bool = False) -> Any:
     """The floor for B4: `count` invitation emails sent by aiosmtplib over ONE
     connection. Each message is built in the loop (a sender must build what
@@ -129,6 +143,7 @@ TASKS: dict[str, Callable[..., Awaitable[Any]]] = {
     "accounts": accounts,
     "invites": invites,
     "period-end": period_end,
+    "reclaim": reclaim,
     "smtp-raw": smtp_raw,
 }
 # Tasks that open no database.

@@ -5,6 +5,7 @@ stdin (so that every process starts at once), runs its job and prints one
 JSON line:
 
     python -m tests.domain.billing_worker period-end <database_url> <now ISO 8601>
+    python -m tests.domain.billing_worker reclaim <database_url> <now ISO 8601>
     python -m tests.domain.billing_worker transfer <database_url> <account_id> \
         <owner_user_id> <target_user_id>...
 """
@@ -24,12 +25,18 @@ from domain.db import close_database, init_database
 from domain.errors import DomainError
 from domain.services.billing import run_period_end
 from domain.services.ownership import transfer_ownership
+from domain.services.reclaim import run_reclaim
 from tests.support.database import TEST_SECRET_KEY  # the test process's: same tokens
 from tests.support.principals import owner_principal
 
 
 async def _period_end(now: str) -> dict[str, Any]:
     report = await run_period_end(clock=FixedClock(datetime.fromisoformat(now)))
+    return asdict(report)
+
+
+async def _reclaim(now: str) -> dict[str, Any]:
+    report = await run_reclaim(clock=FixedClock(datetime.fromisoformat(now)))
     return asdict(report)
 
 
@@ -56,6 +63,8 @@ async def _main(argv: list[str]) -> None:
         await asyncio.to_thread(sys.stdin.readline)
         if command == "period-end":
             result = await _period_end(rest[0])
+        elif command == "reclaim":
+            result = await _reclaim(rest[0])
         elif command == "transfer":
             result = await _transfer(rest[0], rest[1], rest[2:])
         else:

@@ -103,13 +103,18 @@ def create_account(work_dir: Path, *, seats: int = 10, price_cents: int = 1200) 
 class LiveServer:
     """`python -m api.cli serve` in its own process group; `stop()` ends it."""
 
-    def __init__(self, work_dir: Path, account: Account, **settings: str) -> None:
+    def __init__(
+        self, work_dir: Path, account: Account, database: Path | None = None, /, **settings: str
+    ) -> None:
+        """`database`: run on that file (another server's, to share it) instead of a copy."""
         work_dir.mkdir(parents=True, exist_ok=True)
         self.work_dir = work_dir
         self.account = account
         self.port = find_free_port()
-        self.database = work_dir / "live.db"
-        shutil.copyfile(account.database, self.database)
+        if database is None:
+            database = work_dir / "live.db"
+            shutil.copyfile(account.database, database)
+        self.database = database
         self.log_path = work_dir / "server.log"
         self.env = server_env(
             work_dir, self.database, PUBLIC_URL=self.base_url, PORT=str(self.port), **settings

@@ -17,6 +17,7 @@ from domain.models import (
     Session,
     User,
 )
+from domain.policy_models import ReclaimNotice, ReclaimPolicy, RenewalNotice
 
 TABLES = (
     Account,
@@ -30,6 +31,9 @@ TABLES = (
     OutboxMessage,
     IdempotencyRecord,
     LoginFailure,
+    ReclaimPolicy,
+    ReclaimNotice,
+    RenewalNotice,
 )
 
 

@@ -156,6 +156,18 @@ def wait_for_link(server: LiveServer, to: str, *, count: int = 1, timeout: float
     raise AssertionError(f"no invitation email #{count} for {to} in {server.work_dir / 'mail'}")
 
 
+def accept_by_email(server: LiveServer, to: str, password: str) -> None:
+    """Accept the latest invitation emailed to `to`, as the console does, setting `password`."""
+    token = wait_for_link(server, to).rpartition("token=")[2]
+    accepted = console_call(
+        server,
+        "ConsoleAcceptInvitation",
+        {"input": {"token": token, "password": password}},
+        server.token,
+    )
+    assert accepted["data"]["acceptInvitation"]["errors"] == [], accepted
+
+
 def sign_in(
     page: Any,
     email: str = OWNER_EMAIL,

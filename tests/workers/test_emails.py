@@ -16,6 +16,8 @@ from workers.emails import (
     OwnerPasswordSetEmail,
     OwnershipTransferredToNewOwnerEmail,
     OwnershipTransferredToPreviousOwnerEmail,
+    ReclaimNoticeEmail,
+    RenewalNoticeEmail,
     SeatChangeReceiptEmail,
     WebhookEndpointDisabledEmail,
     format_money,
@@ -85,6 +87,24 @@ CONTEXTS: list[EmailContext] = [
         account_name="Acme",
         url="https://hooks.example.com/licences",
         reason="Every delivery failed for three days.",
+    ),
+    ReclaimNoticeEmail(
+        recipient_name="Ada Lovelace",
+        account_name="Acme",
+        idle_days=23,
+        inactive_days=30,
+        release_at=EXPIRES,
+        sign_in_url="https://licenses.example/",
+    ),
+    RenewalNoticeEmail(
+        recipient_name="Olga Owner",
+        account_name="Acme",
+        period_end=EXPIRES,
+        seats=2,
+        amount_cents=2000,
+        currency="USD",
+        reduced_from=5,
+        released=[("Bob Builder", "bob@example.com")],
     ),
 ]
 
@@ -238,3 +258,28 @@ def test_dates_are_rendered_in_utc() -> None:
 def test_unknown_context_type_is_refused() -> None:
     with pytest.raises(TypeError, match="no email template"):
         render_email(object())  # type: ignore[arg-type]
+
+
+def test_reclaim_notice_names_the_release_date_and_the_sign_in_link() -> None:
+    notice = next(c for c in CONTEXTS if isinstance(c, ReclaimNoticeEmail))
+
+    rendered = render_email(notice)
+
+    assert rendered.subject == "Your Acme licence will be released on 2026-12-05 14:00 UTC"
+    assert "for 23 days" in rendered.text
+    assert "https://licenses.example/" in rendered.text
+    assert 'href="https://licenses.example/"' in rendered.html
+
+
+def test_renewal_notice_tells_the_amount_and_the_reduction_only_when_there_is_one() -> None:
+    notice = next(c for c in CONTEXTS if isinstance(c, RenewalNoticeEmail))
+    plain = replace(notice, seats=5, amount_cents=5000, reduced_from=None, released=[])
+
+    with_reduction = render_email(notice)
+    without = render_email(plain)
+
+    assert with_reduction.subject == "Acme renews on 2026-12-05 14:00 UTC: USD 20.00"
+    assert "A reduction from 5 licences to 2" in with_reduction.text
+    assert "Bob Builder <bob@example.com>" in with_reduction.text
+    assert "reduction" not in without.text
+    assert "USD 50.00" in without.text

@@ -24,13 +24,16 @@ from domain.emails import (
     OwnershipTransferredToNewOwnerPayload,
     OwnershipTransferredToPreviousOwnerPayload,
     PayloadError,
+    ReclaimNoticePayload,
+    RenewalNoticePayload,
     SeatChangeReceiptPayload,
     WebhookEndpointDisabledPayload,
     read_payload,
 )
-from domain.enums import EmailKind, Role
+from domain.enums import EmailKind, Role, UserStatus
 from domain.models import Account, Charge, Invitation, OutboxMessage, User, WebhookEndpoint
 from domain.rules.invitations import why_invitation_email_is_moot
+from domain.rules.reclaim import why_notice_is_moot
 from domain.security import invitation_token
 from domain.settings import Settings
 from workers.emails import (
@@ -42,6 +45,8 @@ from workers.emails import (
     OwnerPasswordSetEmail,
     OwnershipTransferredToNewOwnerEmail,
     OwnershipTransferredToPreviousOwnerEmail,
+    ReclaimNoticeEmail,
+    RenewalNoticeEmail,
     SeatChangeReceiptEmail,
     WebhookEndpointDisabledEmail,
     render_email,
@@ -121,6 +126,10 @@ async def _draft(payload: EmailPayload, settings: Settings, now: datetime) -> _D
             return await _seat_change_receipt(payload)
         case WebhookEndpointDisabledPayload():
             return await _webhook_endpoint_disabled(payload)
+        case ReclaimNoticePayload():
+            return await _reclaim_notice(payload, settings)
+        case RenewalNoticePayload():
+            return await _renewal_notice(payload)
         case _:  # pragma: no cover - every payload is handled above
             assert_never(payload)
 
@@ -270,6 +279,57 @@ async def _webhook_endpoint_disabled(payload: WebhookEndpointDisabledPayload) ->
         account_name=account.name,
         url=endpoint.url,
         reason=endpoint.disabled_reason or "",
+    )
+    return _Draft(context, owner.email, owner.name)
+
+
+async def _reclaim_notice(payload: ReclaimNoticePayload, settings: Settings) -> _Draft | Skip:
+    from domain.reads.reclaim import load_policy  # noqa: PLC0415 - domain reads, at send time
+
+    user = await _user(payload.email_kind, payload.user_id)
+    account = await _account(payload.email_kind, user.account_id)
+    policy = await load_policy(account.id)
+    reason = why_notice_is_moot(
+        status=UserStatus(user.status),
+        last_active_at=user.last_active_at,
+        noticed_window=payload.inactive_since,
+        policy_enabled=policy.terms.enabled,
+    )
+    if reason is not None:
+        return Skip(reason)
+    context = ReclaimNoticeEmail(
+        recipient_name=user.name,
+        account_name=account.name,
+        idle_days=max(
+            0, (payload.release_at - payload.inactive_since).days - policy.terms.notice_days
+        ),
+        inactive_days=policy.terms.inactive_days,
+        release_at=payload.release_at,
+        sign_in_url=f"{settings.public_url.rstrip('/')}/",
+    )
+    return _Draft(context, user.email, user.name)
+
+
+async def _renewal_notice(payload: RenewalNoticePayload) -> _Draft | Skip:
+    kind = payload.email_kind
+    account = await _account(kind, payload.account_id)
+    if account.period_index != payload.period_index:
+        return Skip("the period has been renewed already")
+    owner = await _recipient(kind, None, account.id)
+    by_id = {user.id: user for user in await User.filter(id__in=list(payload.released_user_ids))}
+    context = RenewalNoticeEmail(
+        recipient_name=owner.name,
+        account_name=account.name,
+        period_end=payload.period_end,
+        seats=payload.seats,
+        amount_cents=payload.amount_cents,
+        currency=payload.currency,
+        reduced_from=payload.reduced_from,
+        released=[
+            (by_id[user_id].name, by_id[user_id].email)
+            for user_id in payload.released_user_ids
+            if user_id in by_id
+        ],
     )
     return _Draft(context, owner.email, owner.name)
 

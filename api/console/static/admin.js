@@ -12,7 +12,7 @@ function page(main, title, ...content) {
 }
 
 // A table fed by a connection, with "Load more" following its endCursor.
-function pagedTable(ctx, { caption, columns, operation, connection, cells }) {
+export function pagedTable(ctx, { caption, columns, operation, connection, cells }) {
   const tbody = h("tbody");
   const status = h("p", { class: "list-status", role: "status" }, "Loading…");
   const alert = h("div", { class: "form-alert", role: "alert", hidden: true });

@@ -1,8 +1,9 @@
 // The console's entry point: who is signed in, the header and navigation, and
-// which view shows (#users, #charges, #audit-log, #api-tokens).
+// which view shows (#users, #charges, #audit-log, #api-tokens, #inactive-licences).
 import { call } from "./api.js";
 import { renderApiTokens, renderAuditLog, renderCharges } from "./admin.js";
 import { errorMessage, h, replace } from "./dom.js";
+import { renderReclaim } from "./reclaim.js";
 import { ROLE_LABELS } from "./format.js";
 import { currentToken, endSession } from "./session.js";
 import { rememberAccount, renderAcceptInvitation, renderSignIn } from "./signin.js";
@@ -14,6 +15,7 @@ const VIEWS = {
   charges: { title: "Charges", render: renderCharges, admin: true },
   "audit-log": { title: "Audit log", render: renderAuditLog, admin: true },
   "api-tokens": { title: "API tokens", render: renderApiTokens, admin: true },
+  "inactive-licences": { title: "Inactive licences", render: renderReclaim, admin: true },
 };
 
 let session = null; // {viewer, account} while signed in

@@ -4,6 +4,7 @@ import { call } from "./api.js";
 import { busy, clearErrors, errorMessage, field, formAlert, h, icon, openDialog, replace,
   showError } from "./dom.js";
 import { date, dateTime, plural, ROLE_LABELS, STATUS_LABELS } from "./format.js";
+import { openBulkInvite } from "./bulk.js";
 import { openLicenseDialog } from "./licenses.js";
 
 const PAGE_SIZE = 50;
@@ -187,6 +188,13 @@ export function renderUsers(main, ctx) {
           say(message);
           await refresh();
         }) }, "Edit number of licenses"),
+      h("button", { type: "button", class: "button secondary bulk-invite",
+        onclick: () => openBulkInvite(ctx, async (message) => {
+          say(message);
+          await refresh();
+          // The banner was drawn again: focus goes back to the new button.
+          banner.querySelector(".bulk-invite")?.focus();
+        }) }, "Bulk invite"),
       h("button", { type: "button", class: "button primary", onclick: openInvite },
         "Invite new user")));
     replace(banner, parts);
