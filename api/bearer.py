@@ -16,11 +16,18 @@ async def bearer_principal(request: HTTPConnection, *, clock: Clock) -> Principa
     A database that is down is not "no token": its exception goes on to the
     failure answers (SPEC section 6).
     """
-    header = request.headers.get("authorization", "")
-    scheme, _, bearer = header.partition(" ")
-    if scheme.lower() != "bearer" or not bearer.strip():
+    bearer = bearer_token(request)
+    if bearer is None:
         return None
     try:
-        return await auth.authenticate(bearer=bearer.strip(), clock=clock)
+        return await auth.authenticate(bearer=bearer, clock=clock)
     except DomainError:
         return None
+
+
+def bearer_token(request: HTTPConnection) -> str | None:
+    """The token of `Authorization: Bearer …` (scheme case-insensitive); None without one."""
+    scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not bearer.strip():
+        return None
+    return bearer.strip()

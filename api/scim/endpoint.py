@@ -15,6 +15,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api.bearer import bearer_token
 from api.failures import unavailable_dependency
 from api.logs import request_id_var
 from api.middleware import PRINCIPAL_KEY
@@ -66,10 +67,10 @@ def scim_endpoint(handler: Handler, clock: Clock) -> Callable[[Request], Awaitab
 
 
 async def _authenticate(request: Request, clock: Clock) -> Principal:
-    scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not bearer.strip():
+    bearer = bearer_token(request)
+    if bearer is None:
         raise DomainError(ErrorCode.UNAUTHENTICATED, "Send an API token as a bearer token.")
-    principal = await auth.authenticate(bearer=bearer.strip(), clock=clock)
+    principal = await auth.authenticate(bearer=bearer, clock=clock)
     request.scope[PRINCIPAL_KEY] = principal
     require_scope(principal, ApiTokenScope.SCIM)
     return principal
