@@ -122,15 +122,7 @@ class UnitOfWork:
     ) -> None:
         """The event for the account's endpoints that want it (ids as strings,
         as in GraphQL; `accountId` is added)."""
-        self.outbox_ids.extend(
-            await fan_out(
-                connection=self.connection,
-                now=self.now,
-                account_id=account_id,
-                event_type=event_type,
-                data=data,
-            )
-        )
+        await self.webhook_each(account_id=account_id, event_type=event_type, datas=[data])
 
 
 @asynccontextmanager

@@ -42,14 +42,10 @@ async def fan_out(
     account_id: int,
     event_type: WebhookEventType,
     data: Mapping[str, Any],
-    endpoints: Sequence[WebhookEndpoint] | None = None,
+    endpoints: Sequence[WebhookEndpoint],
 ) -> list[int]:
-    """Write the event for every endpoint that wants it; returns the outbox ids.
-
-    `endpoints`: the account's open endpoints, when the caller read them once
-    for many events of one transaction."""
-    if endpoints is None:
-        endpoints = await open_endpoints(account_id, connection)
+    """Write the event for every one of the account's open `endpoints` (read
+    once per transaction by the caller) that wants it; returns the outbox ids."""
     endpoints = [endpoint for endpoint in endpoints if wants(endpoint, event_type)]
     if not endpoints:
         return []

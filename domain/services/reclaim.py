@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
+from tortoise import connections
+
 from domain.clock import Clock
 from domain.emails import ReclaimNoticePayload
 from domain.enums import (
@@ -167,8 +169,6 @@ async def run_reclaim(
 
 
 async def _reclaim_account(account_id: int, now: datetime, batch_size: int) -> tuple[int, int]:
-    from tortoise import connections  # noqa: PLC0415 - the default connection at call time
-
     stored = await load_policy(account_id)
     if not stored.terms.enabled:
         return 0, 0

@@ -168,27 +168,13 @@ async def b1_read(
 ) -> None:
     say(f"B1 read ({backend}): {options.concurrency} clients, account of {account.users} users")
     await _verify_same_rows(server, account)
-    graphql_raw = graphql_request(server, account.api_token, B1_QUERY)
-    baseline_raw = _baseline_users_request(server, account)
-    # Warm-up: connections, caches, the pool.
-    for raw in (graphql_raw, baseline_raw):
-        await closed_loop(
-            server.host,
-            server.port,
-            _constant(raw),
-            concurrency=options.concurrency,
-            seconds=1.0,
-        )
-    sides = await paired_rounds(
+    ratio, graphql, baseline = await _side_by_side(
         options,
         server,
-        lambda _: graphql_raw,
-        lambda _: baseline_raw,
-        concurrency=options.concurrency,
+        graphql_request(server, account.api_token, B1_QUERY),
+        _baseline_users_request(server, account),
         profile_to=profile_to,
     )
-    ratio = paired_ratio(sides)
-    graphql, baseline = side_summary(sides.graphql), side_summary(sides.baseline)
     recorder.add(
         Figure(
             name=f"B1 read, GraphQL / raw SQL ({backend})",
@@ -236,6 +222,26 @@ def _constant(raw: bytes) -> Any:
     return lambda _: raw
 
 
+async def _side_by_side(
+    options: Options, server: ServerProcess, ours: bytes, baseline: bytes, **rounds: Any
+) -> tuple[float, dict[str, Any], dict[str, Any]]:
+    """Warm both requests up (connections, caches, the pool), then paired rounds:
+    the ratio and each side's summary."""
+    for raw in (ours, baseline):
+        await closed_loop(
+            server.host, server.port, _constant(raw), concurrency=options.concurrency, seconds=1.0
+        )
+    sides = await paired_rounds(
+        options,
+        server,
+        _constant(ours),
+        _constant(baseline),
+        concurrency=options.concurrency,
+        **rounds,
+    )
+    return paired_ratio(sides), side_summary(sides.graphql), side_summary(sides.baseline)
+
+
 async def b7_peer(
     options: Options,
     recorder: Recorder,
@@ -246,26 +252,13 @@ async def b7_peer(
     """B1's page, ours against the peer (tests/benchmarks/peer.py) in the same process."""
     say(f"B7 peer ({backend}): {options.concurrency} clients, account of {account.users} users")
     await _verify_peer_agrees(server, account)
-    ours = graphql_request(server, account.api_token, B1_QUERY)
-    peer = graphql_request(server, account.api_token, B1_QUERY, path=PEER_PATH)
-    for raw in (ours, peer):
-        await closed_loop(
-            server.host,
-            server.port,
-            _constant(raw),
-            concurrency=options.concurrency,
-            seconds=1.0,
-        )
-    sides = await paired_rounds(
+    ratio, graphql, baseline = await _side_by_side(
         options,
         server,
-        lambda _: ours,
-        lambda _: peer,
-        concurrency=options.concurrency,
+        graphql_request(server, account.api_token, B1_QUERY),
+        graphql_request(server, account.api_token, B1_QUERY, path=PEER_PATH),
         check_baseline_response=check_graphql,
     )
-    ratio = paired_ratio(sides)
-    graphql, baseline = side_summary(sides.graphql), side_summary(sides.baseline)
     recorder.add(
         Figure(
             name=f"B7 read, ours / peer Strawberry + Tortoise ({backend})",
