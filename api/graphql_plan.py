@@ -13,6 +13,10 @@ response key saying how to produce it:
   scalar's or enum's own output coercion, skipped for the value classes it
   returns unchanged and remembered per enum member;
 - OBJECT, OBJECT_LIST: the attribute, then the sub-program on the value;
+  a field with a resolver counts as an attribute when it names a root
+  resolver (`schema.fields.ROOT_RESOLVER`): a function of the parent object
+  that answers from what the object holds, or raises and the field is handed
+  to graphql-core (whose resolver then runs);
 - TYPENAME: the parent type's name;
 - STANDARD: anything else (resolver methods, arguments, introspection,
   abstract types, types with `is_type_of`): graphql-core's own `execute_field`.
@@ -63,6 +67,8 @@ from graphql.execution.collect_fields import (
     collect_subfields,
 )
 from graphql.pyutils import Undefined
+
+from schema.fields import ROOT_RESOLVER
 
 if TYPE_CHECKING:
     from graphql.execution import Executor
@@ -234,14 +240,10 @@ class Plan:
             return Step(TYPENAME, response_name, fields)
         field_def = parent_type.fields.get(name)
         definition = field_def.extensions.get(_BACKREF) if field_def is not None else None
-        if (
-            field_def is None
-            or definition is None
-            or field_def.args
-            or node.arguments
-            or not getattr(field_def.resolve, "_is_default", False)
-            or not callable(getattr(definition, "default_resolver", None))
-        ):
+        if field_def is None or definition is None or field_def.args or node.arguments:
+            return standard
+        resolve = _plain_resolver(field_def.resolve, definition)
+        if resolve is None:
             return standard
         non_null, inner = _unwrap(field_def.type)
         base = Step(
@@ -250,7 +252,7 @@ class Plan:
             fields,
             return_type=field_def.type,
             attribute=definition.python_name,
-            resolve=definition.default_resolver,
+            resolve=resolve,
             non_null=non_null,
         )
         if isinstance(inner, GraphQLScalarType | GraphQLEnumType):
@@ -272,6 +274,19 @@ class Plan:
             return standard
         base.object_type, base.sub_fields = inner, collected.grouped_field_set
         return base
+
+
+def _plain_resolver(resolve: Any, definition: Any) -> Callable[[Any, str], Any] | None:
+    """What a plain step calls for a field: the schema's default resolver for a
+    plain attribute, the root resolver of a field that names one (and has no
+    extensions, permissions included, that its resolver would run), else None."""
+    if getattr(resolve, "_is_default", False):
+        default = getattr(definition, "default_resolver", None)
+        return default if callable(default) else None
+    root_resolver = getattr(definition, "metadata", {}).get(ROOT_RESOLVER)
+    if not callable(root_resolver) or getattr(definition, "extensions", None):
+        return None
+    return lambda source, _name: root_resolver(source)
 
 
 # --------------------------------------------------------------------------

@@ -15,6 +15,23 @@ import strawberry
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+# The key, in a field's Strawberry metadata, of its root resolver: a function of
+# the parent object alone that gives the field's value when the object already
+# holds it, and raises NotFromRoot otherwise. The compiled execution plan
+# (api.graphql_plan) calls it instead of the field's resolver, which then runs
+# only when the root resolver cannot answer; both must give the same value.
+ROOT_RESOLVER = "licenses.root_resolver"
+
+
+class NotFromRoot(Exception):
+    """The object does not hold the field's value: its own resolver must run."""
+
+
+def from_root(root_resolver: Callable[[Any], Any]) -> dict[str, Any]:
+    """Strawberry field metadata naming the field's root resolver."""
+    return {ROOT_RESOLVER: root_resolver}
+
+
 def resolver(*, description: str, name: str | None = None) -> Callable[[F], F]:
     """A field computed by the decorated method (sync for leaves, async for relations)."""
     decorate: Callable[[F], F] = strawberry.field(description=description, name=name)

@@ -29,7 +29,7 @@ from domain.reads.rows import InvitationRow, UserRow
 from domain.reads.users import count_users, list_users
 from schema.context import Info, loaders_of
 from schema.errors import refusals_as_errors
-from schema.fields import object_id, resolver
+from schema.fields import NotFromRoot, from_root, object_id, resolver
 from schema.hidden import HIDDEN, hidden_error
 from schema.selections import selects
 from schema.types.pagination import (
@@ -47,15 +47,24 @@ _NOT_LOADED: Any = object()
 _NONE: Any = object()
 
 
+def _preloaded_invitation(root: Any) -> Invitation | None:
+    """User.invitation from what the users page read for all its users at once;
+    NotFromRoot when it was not read so or the viewer may not see it."""
+    user: User = root
+    preloaded = user._invitation
+    if preloaded is _NOT_LOADED or not user._readable:
+        raise NotFromRoot
+    return Invitation.from_model(preloaded) if preloaded is not _NONE else None
+
+
 def _user_invitation(root: Any, info: Info) -> Invitation | None:
     # Synchronous when the users page read the invitations of all its users
     # (an async resolver costs a coroutine and a task per user); otherwise it
     # returns the coroutine that loads this one (graphql-core awaits it).
     user: User = root
     user._check()
-    preloaded = user._invitation
-    if preloaded is not _NOT_LOADED:
-        return Invitation.from_model(preloaded) if preloaded is not _NONE else None
+    if user._invitation is not _NOT_LOADED:
+        return _preloaded_invitation(user)
     return cast("Invitation | None", _load_invitation(info, user._model))
 
 
@@ -99,6 +108,7 @@ class User:
     )
     invitation: Invitation | None = strawberry.field(
         resolver=_user_invitation,
+        metadata=from_root(_preloaded_invitation),
         description="The latest invitation (a resend rotates the token of the same "
         f"invitation). {MEMBER_HIDDEN}",
     )

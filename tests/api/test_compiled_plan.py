@@ -20,6 +20,7 @@ from strawberry.schema.config import StrawberryConfig
 from api.graphql_cache import DocumentCache
 from api.graphql_executor import PlanExecutor
 from api.graphql_plan import plan_count
+from schema.fields import NotFromRoot, from_root
 from schema.hidden import HIDDEN
 from schema.scalars import SCALARS
 
@@ -34,6 +35,21 @@ class Colour(Enum):
     GREEN = "green"
 
 
+# The names whose badge the resolver (not the root resolver) gave.
+BADGE_RESOLVER_CALLS: list[str] = []
+
+
+def _badge_from_root(root: Any) -> str:
+    if root.name == "bob":
+        raise NotFromRoot
+    return f"{root.name}!"
+
+
+def _badge(root: Any) -> str:
+    BADGE_RESOLVER_CALLS.append(root.name)
+    return f"{root.name}!"
+
+
 @strawberry.type
 class Item:
     name: str
@@ -45,6 +61,7 @@ class Item:
     scores: list[int]
     child: Item | None
     children: list[Item]
+    badge: str = strawberry.field(resolver=_badge, metadata=from_root(_badge_from_root))
 
     @strawberry.field
     async def later(self) -> str:
@@ -283,3 +300,20 @@ async def test_the_plan_of_a_document_is_built_once() -> None:
         await COMPILED.execute(query)
 
     assert plan_count() == before
+
+
+async def test_a_root_resolver_answers_for_the_resolver_unless_it_cannot() -> None:
+    BADGE_RESOLVER_CALLS.clear()
+    compiled = await COMPILED.execute("{ items { badge } }")
+    by_compiled = list(BADGE_RESOLVER_CALLS)
+    BADGE_RESOLVER_CALLS.clear()
+
+    standard = await STANDARD.execute("{ items { badge } }")
+
+    assert (
+        compiled.data
+        == standard.data
+        == {"items": [{"badge": "ann!"}, {"badge": "bob!"}, {"badge": "cy!"}]}
+    )
+    assert by_compiled == ["bob"]
+    assert BADGE_RESOLVER_CALLS == ["ann", "bob", "cy"]
