@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.live_server import answers_ready
 from tests.support.local_services import find_free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,25 +55,16 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             if "Application startup complete" in line:
                 break
         assert any("Application startup complete" in line for line in lines), "".join(lines)
-        # uvicorn reports start-up complete before it listens: wait for the socket.
-        _wait_until_listening(port, deadline)
         # Keep reading, so the server never blocks on a full pipe.
         threading.Thread(target=process.stderr.read, daemon=True).start()
+        # uvicorn reports start-up complete before it listens.
+        while not answers_ready(f"http://127.0.0.1:{port}/readyz"):
+            assert time.monotonic() < deadline, "the server never answered /readyz"
+            time.sleep(0.05)
         yield Served(port=port, banner="".join(lines))
     finally:
         process.terminate()
         process.wait(timeout=30)
-
-
-def _wait_until_listening(port: int, deadline: float) -> None:
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 def test_given_serve_with_a_port_when_it_starts_then_the_banner_names_that_port(served: Served):

@@ -13,8 +13,6 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from domain.settings import SETTINGS
+from tests.support.live_server import answers_ready
 from tests.support.local_services import LOOPBACK, find_free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -169,7 +168,7 @@ class ServerProcess:
         while time.monotonic() < deadline:
             if self.popen.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
-            if _ready(f"{self.base_url}/readyz"):
+            if answers_ready(f"{self.base_url}/readyz"):
                 return
             time.sleep(0.1)
         raise RuntimeError(f"server not ready in {timeout}s: {self.log_path}")
@@ -189,14 +188,6 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as reply:
-            return bool(reply.status == 200)
-    except (OSError, urllib.error.URLError):
-        return False
 
 
 class PySpy:

@@ -155,7 +155,7 @@ class LiveServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log()[-3000:]}")
-            if _answers(f"{self.base_url}/readyz"):
+            if answers_ready(f"{self.base_url}/readyz"):
                 return self
             time.sleep(0.1)
         self.stop()
@@ -182,7 +182,8 @@ class LiveServer:
         self.stop()
 
 
-def _answers(url: str) -> bool:
+def answers_ready(url: str) -> bool:
+    """Whether a readiness URL (`/readyz`) answers 200 now."""
     try:
         with urllib.request.urlopen(url, timeout=2) as reply:
             return bool(reply.status == 200)
