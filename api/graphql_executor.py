@@ -26,19 +26,9 @@ from graphql.pyutils import AwaitableOrValue, Path, Undefined
 from graphql.pyutils.gather_with_cancel import gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from api.graphql_plan import (
-    LEAF,
-    LEAF_LIST,
-    NOT_PLAIN,
-    OBJECT,
-    OBJECT_LIST,
-    TYPENAME,
-    Plan,
-    Program,
-    Step,
-    plain_value,
-    plan_for,
-)
+from api.graphql_plan import Plan, plan_for
+from api.graphql_program import Program
+from api.graphql_steps import NOT_PLAIN, OBJECT, OBJECT_LIST, Step, plain_value
 
 
 class PlanExecutor(StrawberryGraphQLCoreExecutionContext):
@@ -90,63 +80,93 @@ class PlanExecutor(StrawberryGraphQLCoreExecutionContext):
         source: Any,
         path: Path | None,
     ) -> AwaitableOrValue[dict[str, Any]]:
-        """graphql-core's execute_fields, with the plain steps answered here."""
-        results: dict[str, Any] = {}
-        is_awaitable = self.is_awaitable
-        awaitable_fields: list[str] = []
-        try:
-            for step in program:
-                kind = step.kind
-                name = step.response_name
-                if kind == LEAF:
-                    value = self._leaf(step, source)
-                    if value is not NOT_PLAIN:
-                        results[name] = value
-                        continue
-                elif kind == TYPENAME:
-                    results[name] = parent_type.name
-                    continue
-                elif kind in (OBJECT, OBJECT_LIST):
-                    result = self._object(step, parent_type, source, path)
-                    if result is not NOT_PLAIN:
-                        results[name] = result
-                        if is_awaitable(result):
-                            awaitable_fields.append(name)
-                        continue
-                elif kind == LEAF_LIST:
-                    value = self._leaf_list(step, source)
-                    if value is not NOT_PLAIN:
-                        results[name] = value
-                        continue
-                result = self.execute_field(
-                    parent_type,
-                    source,
-                    step.field_details,
-                    Path(path, name, parent_type.name),
-                    None,
-                )
-                if result is not Undefined:
-                    results[name] = result
-                    if is_awaitable(result):
-                        awaitable_fields.append(name)
-        except Exception:
-            if awaitable_fields:
-                self.settle_in_background([results[field] for field in awaitable_fields])
-            raise
-        if not awaitable_fields:
-            return results
-        return _gather_fields(results, awaitable_fields)
+        """graphql-core's execute_fields, with the plain steps answered by the
+        program's compiled function (api.graphql_program), which calls the
+        step methods below for the rest."""
+        result: AwaitableOrValue[dict[str, Any]] = program.run(self, parent_type, source, path)
+        return result
 
-    @staticmethod
-    def _leaf(step: Step, source: Any) -> Any:
-        assert step.resolve is not None and step.leaf is not None
-        try:
-            value = step.resolve(source, step.attribute)
-            if value is None:
-                return NOT_PLAIN if step.non_null else None
-            return plain_value(step.leaf, value)
-        except Exception:
-            return NOT_PLAIN
+    def standard_step(
+        self,
+        step: Step,
+        parent_type: GraphQLObjectType,
+        source: Any,
+        path: Path | None,
+        *,
+        results: dict[str, Any],
+        pending: list[str],
+    ) -> None:
+        """The field as graphql-core executes it."""
+        name = step.response_name
+        result = self.execute_field(
+            parent_type, source, step.field_details, Path(path, name, parent_type.name), None
+        )
+        if result is not Undefined:
+            results[name] = result
+            if self.is_awaitable(result):
+                pending.append(name)
+
+    def leaf_step(
+        self,
+        step: Step,
+        parent_type: GraphQLObjectType,
+        source: Any,
+        path: Path | None,
+        *,
+        results: dict[str, Any],
+        pending: list[str],
+        value: Any,
+    ) -> None:
+        """A leaf whose value (read by the program, or NOT_PLAIN) the program
+        did not write inline."""
+        assert step.leaf is not None
+        if value is not NOT_PLAIN:
+            try:
+                if value is None:
+                    written = NOT_PLAIN if step.non_null else None
+                else:
+                    written = plain_value(step.leaf, value)
+            except Exception:
+                written = NOT_PLAIN
+            if written is not NOT_PLAIN:
+                results[step.response_name] = written
+                return
+        self.standard_step(step, parent_type, source, path, results=results, pending=pending)
+
+    def leaf_list_step(
+        self,
+        step: Step,
+        parent_type: GraphQLObjectType,
+        source: Any,
+        path: Path | None,
+        *,
+        results: dict[str, Any],
+        pending: list[str],
+    ) -> None:
+        value = self._leaf_list(step, source)
+        if value is NOT_PLAIN:
+            self.standard_step(step, parent_type, source, path, results=results, pending=pending)
+        else:
+            results[step.response_name] = value
+
+    def object_step(
+        self,
+        step: Step,
+        parent_type: GraphQLObjectType,
+        source: Any,
+        path: Path | None,
+        *,
+        results: dict[str, Any],
+        pending: list[str],
+    ) -> None:
+        result = self._object(step, parent_type, source, path)
+        if result is NOT_PLAIN:
+            self.standard_step(step, parent_type, source, path, results=results, pending=pending)
+            return
+        results[step.response_name] = result
+        cls = result.__class__
+        if cls is not dict and cls is not list and result is not None and self.is_awaitable(result):
+            pending.append(step.response_name)
 
     @staticmethod
     def _leaf_list(step: Step, source: Any) -> Any:
@@ -184,15 +204,22 @@ class PlanExecutor(StrawberryGraphQLCoreExecutionContext):
         except Exception:
             return NOT_PLAIN
         is_awaitable = self.is_awaitable
+        # An instance of the object type's own class is neither an error nor
+        # an awaitable: the checks below are for anything else.
+        object_class = step.object_class
         if value is None or value is Undefined:
             return NOT_PLAIN if step.non_null else None
-        if isinstance(value, Exception) or is_awaitable(value):
+        if value.__class__ is not object_class and (
+            isinstance(value, Exception) or is_awaitable(value)
+        ):
             return NOT_PLAIN
         if step.kind == OBJECT_LIST:
             if value.__class__ is not list and value.__class__ is not tuple:
                 return NOT_PLAIN
             for item in value:
-                if item is None or isinstance(item, Exception) or is_awaitable(item):
+                if item.__class__ is not object_class and (
+                    item is None or isinstance(item, Exception) or is_awaitable(item)
+                ):
                     return NOT_PLAIN
         field_path = Path(path, step.response_name, parent_type.name)
         try:
@@ -217,7 +244,7 @@ class PlanExecutor(StrawberryGraphQLCoreExecutionContext):
 
     def _complete_object(self, step: Step, value: Any, path: Path) -> Any:
         assert step.object_type is not None
-        return self.run_program(self._sub_program(step), step.object_type, value, path)
+        return self._sub_program(step).run(self, step.object_type, value, path)
 
     def _complete_list(self, step: Step, items: list[Any] | tuple[Any, ...], path: Path) -> Any:
         """graphql-core's complete_iterable_value for plain object items."""
@@ -230,8 +257,8 @@ class PlanExecutor(StrawberryGraphQLCoreExecutionContext):
             for index, item in enumerate(items):
                 item_path = path.add_key(index, None)
                 try:
-                    result = self.run_program(program, object_type, item, item_path)
-                    if self.is_awaitable(result):
+                    result = program.run(self, object_type, item, item_path)
+                    if result.__class__ is not dict and self.is_awaitable(result):
                         completed.append(
                             self._await_field(result, item_type, step.field_details, item_path)
                         )
@@ -261,16 +288,6 @@ class PlanExecutor(StrawberryGraphQLCoreExecutionContext):
         except Exception as raw_error:
             self.handle_field_error(raw_error, return_type, field_details_list, path)
             return None
-
-
-async def _gather_fields(results: dict[str, Any], awaitable_fields: list[str]) -> dict[str, Any]:
-    if len(awaitable_fields) == 1:
-        field = awaitable_fields[0]
-        results[field] = await results[field]
-    else:
-        awaited = await gather_with_cancel(*(results[field] for field in awaitable_fields))
-        results.update(zip(awaitable_fields, awaited, strict=True))
-    return results
 
 
 async def _gather_items(completed: list[Any], awaitable_indices: list[int]) -> list[Any]:

@@ -37,23 +37,18 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from graphql import (
     FieldNode,
     FragmentSpreadNode,
-    GraphQLBoolean,
     GraphQLEnumType,
-    GraphQLID,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLScalarType,
     GraphQLSchema,
-    GraphQLString,
     InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
@@ -66,8 +61,19 @@ from graphql.execution.collect_fields import (
     GroupedFieldSet,
     collect_subfields,
 )
-from graphql.pyutils import Undefined
 
+from api.graphql_program import Program, compile_program
+from api.graphql_steps import (
+    LEAF,
+    LEAF_LIST,
+    OBJECT,
+    OBJECT_LIST,
+    STANDARD,
+    TYPENAME,
+    Leaf,
+    Step,
+    leaf_of,
+)
 from schema.fields import ROOT_RESOLVER
 
 if TYPE_CHECKING:
@@ -81,80 +87,6 @@ MAX_VARIANTS = 16
 _MAX_ENTRIES = 4096
 _BACKREF = "strawberry-definition"
 _DIRECTIVES = frozenset({"skip", "include"})
-# Classes no scalar's output coercion awaits or raises for by nature: any
-# other class (an awaitable, an Exception, HIDDEN) goes to graphql-core.
-_PLAIN_CLASSES = frozenset({str, int, float, bool, datetime, date})
-
-LEAF, LEAF_LIST, OBJECT, OBJECT_LIST, TYPENAME, STANDARD = range(6)
-
-
-@dataclass(slots=True)
-class Leaf:
-    """How one leaf type writes a value: unchanged for `identity` classes, else
-    its coercion (enum members remembered: Strawberry's enum coercion scans the
-    members)."""
-
-    coerce: Callable[[Any], Any]
-    identity: frozenset[type]
-    enum_class: type | None = None
-    memo: dict[Any, Any] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class Step:
-    kind: int
-    response_name: str
-    field_details: FieldDetailsList
-    return_type: GraphQLOutputType | None = None
-    attribute: str = ""
-    resolve: Callable[[Any, str], Any] | None = None
-    non_null: bool = False
-    item_type: GraphQLOutputType | None = None
-    item_non_null: bool = False
-    leaf: Leaf | None = None
-    object_type: GraphQLObjectType | None = None
-    sub_fields: GroupedFieldSet | None = None
-    # The sub-fields' program, once first run (the step belongs to one plan).
-    sub_program: Program | None = None
-
-
-Program = tuple["Step", ...]
-
-
-def leaf_of(named: GraphQLScalarType | GraphQLEnumType) -> Leaf:
-    if named is GraphQLString or named is GraphQLID:
-        identity: frozenset[type] = frozenset({str})
-    elif named is GraphQLBoolean:
-        identity = frozenset({bool})
-    else:
-        identity = frozenset()
-    enum_class = getattr(named, "wrapped_cls", None) if isinstance(named, GraphQLEnumType) else None
-    if not (isinstance(enum_class, type) and issubclass(enum_class, Enum)):
-        enum_class = None
-    return Leaf(coerce=named.coerce_output_value, identity=identity, enum_class=enum_class)
-
-
-def plain_value(leaf: Leaf, value: Any) -> Any:
-    """The value as the leaf's coercion writes it, or NOT_PLAIN."""
-    cls = value.__class__
-    if cls in leaf.identity:
-        return value
-    if cls is leaf.enum_class:
-        written = leaf.memo.get(value)
-        if written is None:
-            written = leaf.memo[value] = leaf.coerce(value)
-        return written
-    if cls not in _PLAIN_CLASSES:
-        return NOT_PLAIN
-    written = leaf.coerce(value)
-    return NOT_PLAIN if written is None or written is Undefined else written
-
-
-class _NotPlain:
-    __slots__ = ()
-
-
-NOT_PLAIN: Any = _NotPlain()
 
 
 def _unwrap(type_: GraphQLOutputType) -> tuple[bool, GraphQLOutputType]:
@@ -210,10 +142,11 @@ class Plan:
         found = self._programs.get(key)
         if found is not None:
             return found[1]
-        program = tuple(
+        steps = tuple(
             self._step(executor, parent_type, name, fields)
             for name, fields in grouped_field_set.items()
         )
+        program = compile_program(steps, parent_type)
         if len(self._programs) < _MAX_ENTRIES:
             self._programs[key] = (grouped_field_set, program)
         return program
@@ -242,7 +175,7 @@ class Plan:
         definition = field_def.extensions.get(_BACKREF) if field_def is not None else None
         if field_def is None or definition is None or field_def.args or node.arguments:
             return standard
-        resolve = _plain_resolver(field_def.resolve, definition)
+        resolve, root_resolver = _plain_resolver(field_def.resolve, definition)
         if resolve is None:
             return standard
         non_null, inner = _unwrap(field_def.type)
@@ -253,6 +186,7 @@ class Plan:
             return_type=field_def.type,
             attribute=definition.python_name,
             resolve=resolve,
+            root_resolver=root_resolver,
             non_null=non_null,
         )
         if isinstance(inner, GraphQLScalarType | GraphQLEnumType):
@@ -273,20 +207,25 @@ class Plan:
         if collected.new_defer_usages:
             return standard
         base.object_type, base.sub_fields = inner, collected.grouped_field_set
+        origin = getattr(inner.extensions.get(_BACKREF), "origin", None)
+        base.object_class = origin if isinstance(origin, type) else None
         return base
 
 
-def _plain_resolver(resolve: Any, definition: Any) -> Callable[[Any, str], Any] | None:
+def _plain_resolver(
+    resolve: Any, definition: Any
+) -> tuple[Callable[[Any, str], Any] | None, Callable[[Any], Any] | None]:
     """What a plain step calls for a field: the schema's default resolver for a
     plain attribute, the root resolver of a field that names one (and has no
-    extensions, permissions included, that its resolver would run), else None."""
+    extensions, permissions included, that its resolver would run), else None;
+    and that root resolver."""
     if getattr(resolve, "_is_default", False):
         default = getattr(definition, "default_resolver", None)
-        return default if callable(default) else None
+        return (default if callable(default) else None), None
     root_resolver = getattr(definition, "metadata", {}).get(ROOT_RESOLVER)
     if not callable(root_resolver) or getattr(definition, "extensions", None):
-        return None
-    return lambda source, _name: root_resolver(source)
+        return None, None
+    return (lambda source, _name: root_resolver(source)), root_resolver
 
 
 # --------------------------------------------------------------------------

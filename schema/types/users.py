@@ -312,9 +312,11 @@ async def users_page(
         # its invitation synchronously (see User.invitation).
         ids = [edge.node.id for edge in page.edges]
         found = await batches.latest_invitation_by_user_ids(account_id=account_id, user_ids=ids)
-        by_user = dict(zip(ids, found, strict=True))
-        loaders_of(info, account_id).latest_invitation.prime_many(by_user)
-        preloaded = {key: _NONE if model is None else model for key, model in by_user.items()}
+        # Not primed into the request's DataLoader: priming a hundred keys cost
+        # more than the page's other reads, and only User.invitation reads them.
+        preloaded = {
+            key: _NONE if model is None else model for key, model in zip(ids, found, strict=True)
+        }
     return UserConnection.of(
         page,
         UserEdge.along(
