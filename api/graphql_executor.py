@@ -158,8 +158,11 @@ class PlanExecutor(StrawberryGraphQLCoreExecutionContext):
         *,
         results: dict[str, Any],
         pending: list[str],
+        value: Any,
     ) -> None:
-        result = self._object(step, parent_type, source, path)
+        """An object or a list of objects whose value (read by the program, or
+        NOT_PLAIN) the program did not complete inline."""
+        result = NOT_PLAIN if value is NOT_PLAIN else self._object(step, parent_type, value, path)
         if result is NOT_PLAIN:
             self.standard_step(step, parent_type, source, path, results=results, pending=pending)
             return
@@ -193,16 +196,12 @@ class PlanExecutor(StrawberryGraphQLCoreExecutionContext):
             return NOT_PLAIN
 
     def _object(
-        self, step: Step, parent_type: GraphQLObjectType, source: Any, path: Path | None
+        self, step: Step, parent_type: GraphQLObjectType, value: Any, path: Path | None
     ) -> Any:
-        """An object or a list of objects behind a plain attribute: NOT_PLAIN
-        (before anything ran) unless the value is one graphql-core would
-        complete without an error of its own."""
-        assert step.resolve is not None and step.return_type is not None
-        try:
-            value = step.resolve(source, step.attribute)
-        except Exception:
-            return NOT_PLAIN
+        """The completed value of an object or a list of objects behind a plain
+        attribute: NOT_PLAIN (before anything ran) unless the value is one
+        graphql-core would complete without an error of its own."""
+        assert step.return_type is not None
         is_awaitable = self.is_awaitable
         # An instance of the object type's own class is neither an error nor
         # an awaitable: the checks below are for anything else.
@@ -231,7 +230,7 @@ class PlanExecutor(StrawberryGraphQLCoreExecutionContext):
             self.handle_field_error(raw_error, step.return_type, step.field_details, field_path)
             return None
         if is_awaitable(completed):
-            return self._await_field(completed, step.return_type, step.field_details, field_path)
+            return self.await_field(completed, step.return_type, step.field_details, field_path)
         return completed
 
     def _sub_program(self, step: Step) -> Program:
@@ -260,7 +259,7 @@ class PlanExecutor(StrawberryGraphQLCoreExecutionContext):
                     result = program.run(self, object_type, item, item_path)
                     if result.__class__ is not dict and self.is_awaitable(result):
                         completed.append(
-                            self._await_field(result, item_type, step.field_details, item_path)
+                            self.await_field(result, item_type, step.field_details, item_path)
                         )
                         awaitable_indices.append(index)
                     else:
@@ -276,7 +275,7 @@ class PlanExecutor(StrawberryGraphQLCoreExecutionContext):
             return completed
         return _gather_items(completed, awaitable_indices)
 
-    async def _await_field(
+    async def await_field(
         self,
         completed: Awaitable[Any],
         return_type: GraphQLOutputType,

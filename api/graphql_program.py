@@ -10,8 +10,10 @@ response key, and compiled with `compile`/`exec`:
   resolver is the schema's default one (`getattr`, or `resolve_attribute`,
   whose HIDDEN answer is no plain value either way), else calls the step's
   resolver or root resolver;
-- the values a leaf writes unchanged (its identity classes, an enum member
-  already written once, None where null is allowed) are stored inline;
+- the common answers are written inline: a value of a class the leaf writes
+  unchanged, an enum member already written once, a value of another plain
+  class through the scalar's coercion, None where null is allowed, and an
+  object of its type's own class through its sub-program;
 - everything else goes to the executor's step methods (`leaf_step`,
   `object_step`, `standard_step`), which do what the step loop did, and hand
   the field to graphql-core whenever its value is not plain.
@@ -29,19 +31,28 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from graphql.pyutils import Path, Undefined
 from graphql.pyutils.gather_with_cancel import gather_with_cancel
 
-from api.graphql_steps import LEAF, LEAF_LIST, NOT_PLAIN, OBJECT, OBJECT_LIST, TYPENAME, Step
+from api.graphql_steps import (
+    LEAF,
+    LEAF_LIST,
+    NOT_PLAIN,
+    OBJECT,
+    OBJECT_LIST,
+    PLAIN_CLASSES,
+    TYPENAME,
+    Step,
+)
 from schema.hidden import resolve_attribute
 
 if TYPE_CHECKING:
     from graphql import GraphQLObjectType
-    from graphql.pyutils import Path
 
 # (executor, parent type, source, path) -> the results dict, or an awaitable of it.
 RunProgram = Callable[[Any, "GraphQLObjectType", Any, "Path | None"], Any]
 # The executor's method for the steps whose whole work is out of line.
-_STEP_METHODS = {LEAF_LIST: "leaf_list_step", OBJECT: "object_step", OBJECT_LIST: "object_step"}
+_STEP_METHODS = {LEAF_LIST: "leaf_list_step"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,10 +97,11 @@ def _block(
     call = f"(S{index}, parent_type, source, path, results=results, pending=pending)"
     if step.kind == TYPENAME:
         return [f"results[{key}] = {parent_type.name!r}"]
+    if step.kind in (OBJECT, OBJECT_LIST) and step.resolve is not None:
+        return _object_block(index, step, parent_type, namespace, call)
     if step.kind != LEAF or step.leaf is None:
         return [f"ex.{_STEP_METHODS.get(step.kind, 'standard_step')}{call}"]
-    read = _read(index, step, namespace)
-    lines = ["try:", f"    value = {read}", "except Exception:", "    value = NOT_PLAIN"]
+    lines = _read_block(index, step, namespace)
     tests = []
     leaf = step.leaf
     if leaf.identity:
@@ -110,6 +122,23 @@ def _block(
                 "written",
             )
         )
+    if not leaf.identity and leaf.enum_class is None:
+        # Any other scalar (DateTime, Int, ...): its coercion, for the classes
+        # that plain_value coerces, and only a value that it wrote plainly.
+        namespace[f"W{index}"], namespace["PLAIN"] = leaf.coerce, PLAIN_CLASSES
+        namespace["Undefined"] = Undefined
+        lines += [
+            "try:",
+            f"    written = W{index}(value) if value.__class__ in PLAIN else NOT_PLAIN",
+            "except Exception:",
+            "    written = NOT_PLAIN",
+        ]
+        tests.append(
+            (
+                "written is not NOT_PLAIN and written is not None and written is not Undefined",
+                "written",
+            )
+        )
     if not step.non_null:
         tests.append(("value is None", "None"))
     for number, (test, stored) in enumerate(tests):
@@ -117,6 +146,46 @@ def _block(
     out_of_line = f"ex.leaf_step{call[:-1]}, value=value)"
     lines += ["else:", f"    {out_of_line}"] if tests else [out_of_line]
     return lines
+
+
+def _object_block(
+    index: int, step: Step, parent_type: GraphQLObjectType, namespace: dict[str, Any], call: str
+) -> list[str]:
+    """An object behind a plain attribute: when the value is an instance of the
+    object type's class and the sub-program exists (it does once the step has
+    run), its sub-program runs inline, with graphql-core's handling of an
+    error at this field; anything else goes to `object_step`."""
+    key = repr(step.response_name)
+    lines = _read_block(index, step, namespace)
+    out_of_line = f"ex.object_step{call[:-1]}, value=value)"
+    if step.kind != OBJECT or step.object_class is None:
+        return [*lines, out_of_line]
+    namespace[f"OC{index}"], namespace["Path"] = step.object_class, Path
+    s = f"S{index}"
+    where = f"{s}.return_type, {s}.field_details, field_path"
+    lines += [
+        f"if value.__class__ is OC{index} and {s}.sub_program is not None:",
+        f"    field_path = Path(path, {key}, {parent_type.name!r})",
+        "    try:",
+        f"        result = {s}.sub_program.run(ex, {s}.object_type, value, field_path)",
+        "    except Exception as raw_error:",
+        f"        ex.handle_field_error(raw_error, {where})",
+        "        result = None",
+        "    if result.__class__ is dict or result is None:",
+        f"        results[{key}] = result",
+        "    else:",
+        f"        results[{key}] = ex.await_field(result, {where})",
+        f"        pending.append({key})",
+    ]
+    if not step.non_null:
+        lines += ["elif value is None:", f"    results[{key}] = None"]
+    return [*lines, "else:", f"    {out_of_line}"]
+
+
+def _read_block(index: int, step: Step, namespace: dict[str, Any]) -> list[str]:
+    """`value` = the step's value read from `source`, NOT_PLAIN if reading raised."""
+    read = _read(index, step, namespace)
+    return ["try:", f"    value = {read}", "except Exception:", "    value = NOT_PLAIN"]
 
 
 def _read(index: int, step: Step, namespace: dict[str, Any]) -> str:

@@ -13,12 +13,26 @@ from tortoise.migrations.api import migrate as run_migrations
 MODELS_APP = "models"
 
 
+async def _no_session_state(_connection: object) -> None:
+    """The pool's reset of a PostgreSQL connection given back (asyncpg's `reset=`).
+
+    asyncpg first rolls back a transaction left open, whatever this does; its
+    default then runs `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL`, one more round trip after every statement outside a
+    transaction. The pool's connections never hold session state to undo: no
+    advisory locks (what serialises a use case is a row it updates), no
+    LISTEN (the auth change feed has a connection of its own), no SET outside
+    a transaction (SET LOCAL ends with it), no cursor WITH HOLD."""
+
+
 def tortoise_config(database_url: str) -> dict[str, Any]:
     connection = expand_db_url(database_url)
     if database_url.startswith("sqlite://"):
         path = Path(connection["credentials"]["file_path"])
         path.parent.mkdir(parents=True, exist_ok=True)
         connection["engine"] = "domain.sqlite_backend"
+    else:
+        connection["credentials"]["reset"] = _no_session_state
     return {
         "connections": {"default": connection},
         "apps": {

@@ -3,8 +3,10 @@
 The users page shows 100 users and their latest invitations per request.
 Building a Tortoise model for each row (a field-by-field conversion, an
 object with its own bookkeeping) cost about as much as the rest of the read,
-so the page names its columns and turns each row into a small frozen
-dataclass. The attribute names are the models' own, so a `UserRow` or an
+so the page names its columns and turns each row into a named tuple, built
+by `tuple.__new__` from the row's values (a frozen dataclass's `__init__`,
+setting each field through `object.__setattr__`, cost seven times as much).
+The attribute names are the models' own, so a `UserRow` or an
 `InvitationRow` stands wherever the GraphQL layer reads a model's fields.
 
 Both drivers hand over date-times already converted (asyncpg natively;
@@ -15,9 +17,8 @@ their UTC offset, as the models read them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from domain.enums import InvitationStatus, Role, UserStatus
 from domain.models import display_name
@@ -27,6 +28,8 @@ from domain.rules.seats import holds_license
 _ROLES = {member.value: member for member in Role}
 _USER_STATUSES = {member.value: member for member in UserStatus}
 _INVITATION_STATUSES = {member.value: member for member in InvitationStatus}
+# A named tuple from its values in field order, without its Python-level __new__.
+_new = tuple.__new__
 
 USER_COLUMNS = (
     "id, account_id, email, first_name, last_name, sort_name, role, qualification, "
@@ -38,8 +41,7 @@ INVITATION_COLUMNS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class UserRow:
+class UserRow(NamedTuple):
     id: int
     account_id: int
     email: str
@@ -61,8 +63,7 @@ class UserRow:
         return holds_license(self.status)
 
 
-@dataclass(frozen=True, slots=True)
-class InvitationRow:
+class InvitationRow(NamedTuple):
     id: int
     user_id: int
     status: InvitationStatus
@@ -78,39 +79,14 @@ class InvitationRow:
 
 def user_rows(rows: Sequence[Sequence[Any]]) -> list[UserRow]:
     """Rows of USER_COLUMNS, in that order."""
+    roles, statuses = _ROLES, _USER_STATUSES
     return [
-        UserRow(
-            id=row[0],
-            account_id=row[1],
-            email=row[2],
-            first_name=row[3],
-            last_name=row[4],
-            sort_name=row[5],
-            role=_ROLES[row[6]],
-            qualification=row[7],
-            status=_USER_STATUSES[row[8]],
-            created_at=row[9],
-            last_active_at=row[10],
-        )
+        _new(UserRow, (*row[:6], roles[row[6]], row[7], statuses[row[8]], row[9], row[10]))
         for row in rows
     ]
 
 
 def invitation_rows(rows: Sequence[Sequence[Any]]) -> list[InvitationRow]:
     """Rows of INVITATION_COLUMNS, in that order."""
-    return [
-        InvitationRow(
-            id=row[0],
-            user_id=row[1],
-            status=_INVITATION_STATUSES[row[2]],
-            email=row[3],
-            created_at=row[4],
-            sent_at=row[5],
-            expires_at=row[6],
-            accepted_at=row[7],
-            revoked_at=row[8],
-            delivery_attempts=row[9],
-            last_delivery_error=row[10],
-        )
-        for row in rows
-    ]
+    statuses = _INVITATION_STATUSES
+    return [_new(InvitationRow, (row[0], row[1], statuses[row[2]], *row[3:11])) for row in rows]

@@ -91,11 +91,28 @@ ITEMS = [
 ]
 
 
+class LocalItem(Item):
+    """Not the class of Item's definition: the program's inline object path
+    does not take it."""
+
+
+# Values the compiled programs do not write inline.
+ODD_ITEMS = [
+    item("naive", when=datetime(2026, 3, 10, 12, 0)),  # no tzinfo: DateTime refuses it
+    item("huge", count=2**40),
+    item("sub", child=LocalItem(**vars(item("kid")))),
+]
+
+
 @strawberry.type
 class Query:
     @strawberry.field
     def items(self) -> list[Item]:
         return ITEMS
+
+    @strawberry.field
+    def odd(self) -> list[Item | None]:
+        return ODD_ITEMS
 
     @strawberry.field
     def first(self) -> Item:
@@ -157,6 +174,29 @@ async def test_plain_leaves_are_written_as_graphql_core_writes_them() -> None:
         },
         "errors": [],
     }
+
+
+async def test_values_not_written_inline_get_graphql_core_s_answer_at_their_field() -> None:
+    answer = await run("{ odd { name when child { name } count } }")
+
+    # The naive date-time and the out-of-range Int fail in their scalar's
+    # coercion; Int! nulls the whole item, DateTime (nullable) only itself.
+    assert answer["data"] == {
+        "odd": [
+            {"name": "naive", "when": None, "child": None, "count": 5},
+            None,
+            {
+                "name": "sub",
+                "when": "2026-03-10T12:00:00+00:00",
+                "child": {"name": "kid"},
+                "count": 3,
+            },
+        ]
+    }
+    assert [error["path"] for error in answer["errors"]] == [
+        ["odd", 0, "when"],
+        ["odd", 1, "count"],
+    ]
 
 
 async def test_aliases_name_the_keys_in_the_order_asked() -> None:
