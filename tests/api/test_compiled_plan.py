@@ -97,7 +97,7 @@ class LocalItem(Item):
 
 
 # Values the compiled programs do not write inline.
-ODD_ITEMS = [
+ODD_ITEMS: list[Item | None] = [
     item("naive", when=datetime(2026, 3, 10, 12, 0)),  # no tzinfo: DateTime refuses it
     item("huge", count=2**40),
     item("sub", child=LocalItem(**vars(item("kid")))),
