@@ -21,10 +21,12 @@ response key saying how to produce it:
 - STANDARD: anything else (resolver methods, arguments, introspection,
   abstract types, types with `is_type_of`): graphql-core's own `execute_field`.
 
-The executor (`api.graphql_executor`) runs the steps, and hands a field back to
-graphql-core whenever its value is anything but plain (an error, HIDDEN, null
-where the type forbids it, an awaitable, an unexpected class), so that the
-response, its errors and their paths are graphql-core's.
+Each program is compiled into one Python function (`api.graphql_program`)
+the first time its selection set runs. The executor (`api.graphql_executor`)
+runs the programs, and hands a field back to graphql-core whenever its value
+is anything but plain (an error, HIDDEN, null where the type forbids it, an
+awaitable, an unexpected class), so that the response, its errors and their
+paths are graphql-core's.
 
 Plans are kept per operation node in an LRU of `MAX_PLANS`, for the last
 `MAX_SCHEMAS` schemas: the document cache (`api.graphql_cache`) hands the

@@ -57,8 +57,8 @@ _STEP_METHODS = {LEAF_LIST: "leaf_list_step"}
 
 @dataclass(frozen=True, slots=True)
 class Program:
-    steps: tuple[Step, ...]
     run: RunProgram
+    # The generated function's text, for reading in a debugger or a test.
     source: str
 
 
@@ -87,7 +87,7 @@ def compile_program(steps: tuple[Step, ...], parent_type: GraphQLObjectType) -> 
     text = "\n".join(lines) + "\n"
     exec(compile(text, f"<program of {parent_type.name}>", "exec"), namespace)  # noqa: S102
     run: RunProgram = namespace["run"]
-    return Program(steps=steps, run=run, source=text)
+    return Program(run=run, source=text)
 
 
 def _block(
