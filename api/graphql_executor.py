@@ -3,17 +3,17 @@ as the schema's `execution_context_class`.
 
 It is Strawberry's own executor with three methods replaced: the root fields
 and the collected sub-fields come from the operation's plan (collected once,
-not once per request and object), and `execute_fields` runs the selection
-set's program (a compiled function, api.graphql_program, which calls the
-step methods here for what it does not write inline). A plain field is read and written without resolve info, path
-or awaitable check; whatever a step cannot answer plainly is handed to
-graphql-core's `execute_field` for that field alone, before anything of it
-ran, so errors, nulls and paths are exactly graphql-core's. Objects and lists
-reached through plain attributes are completed here with graphql-core's rules
-(field errors handled at the field or the list item, non-null errors
-propagating, awaitables gathered in the same order), so the response does not
-depend on which executor ran it: `tests/api/test_compiled_plan_differential.py`
-compares the two byte for byte.
+not once per request and object), and `execute_fields` runs the selection set's
+program (a compiled function, api.graphql_program, which calls the step methods
+here for what it does not write inline). A plain field is read and written
+without resolve info, path or awaitable check; whatever a step cannot answer
+plainly is handed to graphql-core's `execute_field` for that field alone,
+before anything of it ran, so errors, nulls and paths are exactly
+graphql-core's. Objects and lists reached through plain attributes are
+completed here with graphql-core's rules (field errors handled at the field or
+the list item, non-null errors propagating, awaitables gathered in the same
+order), so the response does not depend on which executor ran it:
+`tests/api/test_compiled_plan_differential.py` compares the two byte for byte.
 """
 
 from __future__ import annotations
