@@ -21,8 +21,9 @@ async def _no_session_state(_connection: object) -> None:
     RESET ALL`, one more round trip after every statement outside a
     transaction. The pool's connections never hold session state to undo: no
     advisory locks (what serialises a use case is a row it updates), no
-    LISTEN (the auth change feed has a connection of its own), no SET outside
-    a transaction (SET LOCAL ends with it), no cursor WITH HOLD."""
+    LISTEN (the auth change feed has a connection of its own), no SET of a
+    session setting, no cursor WITH HOLD. Code that needs session state takes
+    a connection of its own, as the auth change feed does."""
 
 
 def tortoise_config(database_url: str) -> dict[str, Any]:
