@@ -143,8 +143,10 @@ class PlanExecutor(StrawberryGraphQLCoreExecutionContext):
         *,
         results: dict[str, Any],
         pending: list[str],
+        value: Any,
     ) -> None:
-        value = self._leaf_list(step, source)
+        """A list of leaves, its value read by the program (or NOT_PLAIN)."""
+        value = NOT_PLAIN if value is NOT_PLAIN else self._leaf_list(step, value)
         if value is NOT_PLAIN:
             self.standard_step(step, parent_type, source, path, results=results, pending=pending)
         else:
@@ -173,10 +175,9 @@ class PlanExecutor(StrawberryGraphQLCoreExecutionContext):
             pending.append(step.response_name)
 
     @staticmethod
-    def _leaf_list(step: Step, source: Any) -> Any:
-        assert step.resolve is not None and step.leaf is not None
+    def _leaf_list(step: Step, value: Any) -> Any:
+        assert step.leaf is not None
         try:
-            value = step.resolve(source, step.attribute)
             if value is None:
                 return NOT_PLAIN if step.non_null else None
             if value.__class__ is not list and value.__class__ is not tuple:

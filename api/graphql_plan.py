@@ -178,7 +178,7 @@ class Plan:
         if field_def is None or definition is None or field_def.args or node.arguments:
             return standard
         resolve, root_resolver = _plain_resolver(field_def.resolve, definition)
-        if resolve is None:
+        if resolve is None and root_resolver is None:
             return standard
         non_null, inner = _unwrap(field_def.type)
         base = Step(
@@ -217,17 +217,17 @@ class Plan:
 def _plain_resolver(
     resolve: Any, definition: Any
 ) -> tuple[Callable[[Any, str], Any] | None, Callable[[Any], Any] | None]:
-    """What a plain step calls for a field: the schema's default resolver for a
-    plain attribute, the root resolver of a field that names one (and has no
-    extensions, permissions included, that its resolver would run), else None;
-    and that root resolver."""
+    """What a plain step reads a field with: (the schema's default resolver,
+    None) for a plain attribute; (None, its root resolver) for a field that
+    names one and has no extensions (permissions included) that its resolver
+    would run; (None, None) for any other field."""
     if getattr(resolve, "_is_default", False):
         default = getattr(definition, "default_resolver", None)
         return (default if callable(default) else None), None
     root_resolver = getattr(definition, "metadata", {}).get(ROOT_RESOLVER)
     if not callable(root_resolver) or getattr(definition, "extensions", None):
         return None, None
-    return (lambda source, _name: root_resolver(source)), root_resolver
+    return None, root_resolver
 
 
 # --------------------------------------------------------------------------

@@ -51,8 +51,6 @@ if TYPE_CHECKING:
 
 # (executor, parent type, source, path) -> the results dict, or an awaitable of it.
 RunProgram = Callable[[Any, "GraphQLObjectType", Any, "Path | None"], Any]
-# The executor's method for the steps whose whole work is out of line.
-_STEP_METHODS = {LEAF_LIST: "leaf_list_step"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,10 +95,12 @@ def _block(
     call = f"(S{index}, parent_type, source, path, results=results, pending=pending)"
     if step.kind == TYPENAME:
         return [f"results[{key}] = {parent_type.name!r}"]
-    if step.kind in (OBJECT, OBJECT_LIST) and step.resolve is not None:
+    if step.kind in (OBJECT, OBJECT_LIST):
         return _object_block(index, step, parent_type, namespace, call)
+    if step.kind == LEAF_LIST:
+        return [*_read_block(index, step, namespace), f"ex.leaf_list_step{call[:-1]}, value=value)"]
     if step.kind != LEAF or step.leaf is None:
-        return [f"ex.{_STEP_METHODS.get(step.kind, 'standard_step')}{call}"]
+        return [f"ex.standard_step{call}"]
     lines = _read_block(index, step, namespace)
     tests = []
     leaf = step.leaf

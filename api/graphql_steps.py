@@ -50,6 +50,8 @@ class Step:
     field_details: FieldDetailsList
     return_type: GraphQLOutputType | None = None
     attribute: str = ""
+    # How a plain step reads its value: the default resolver (source, attribute),
+    # or a field's root resolver (schema.fields.ROOT_RESOLVER) of the source.
     resolve: Callable[[Any, str], Any] | None = None
     non_null: bool = False
     item_type: GraphQLOutputType | None = None
@@ -59,7 +61,6 @@ class Step:
     # The Python class of the object type's Strawberry definition.
     object_class: type | None = None
     sub_fields: GroupedFieldSet | None = None
-    # A field's root resolver (schema.fields.ROOT_RESOLVER), read by `resolve` too.
     root_resolver: Callable[[Any], Any] | None = None
     # The sub-fields' program, once first run (the step belongs to one plan).
     sub_program: Program | None = None
