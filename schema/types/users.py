@@ -312,8 +312,8 @@ async def users_page(
         # its invitation synchronously (see User.invitation).
         ids = [edge.node.id for edge in page.edges]
         found = await batches.latest_invitation_by_user_ids(account_id=account_id, user_ids=ids)
-        # Not primed into the request's DataLoader: priming a hundred keys cost
-        # more than the page's other reads, and only User.invitation reads them.
+        # Not primed into the request's DataLoader: priming costs a future per
+        # key, and only User.invitation reads them, from the User objects.
         preloaded = {
             key: _NONE if model is None else model for key, model in zip(ids, found, strict=True)
         }
