@@ -29,7 +29,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from api.graphql_plan import Plan, plan_for
 from api.graphql_program import Program
-from api.graphql_steps import NOT_PLAIN, OBJECT, OBJECT_LIST, Step, plain_value
+from api.graphql_steps import NOT_PLAIN, OBJECT, OBJECT_LIST, Step, new_path, plain_value
 
 
 class PlanExecutor(StrawberryGraphQLCoreExecutionContext):
@@ -256,7 +256,7 @@ class PlanExecutor(StrawberryGraphQLCoreExecutionContext):
         awaitable_indices: list[int] = []
         try:
             for index, item in enumerate(items):
-                item_path = path.add_key(index, None)
+                item_path = new_path(Path, (path, index, None))
                 try:
                     result = program.run(self, object_type, item, item_path)
                     if result.__class__ is not dict and self.is_awaitable(result):

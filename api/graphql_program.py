@@ -43,6 +43,7 @@ from api.graphql_steps import (
     PLAIN_CLASSES,
     TYPENAME,
     Step,
+    new_path,
 )
 from schema.hidden import resolve_attribute
 
@@ -161,11 +162,12 @@ def _object_block(
     if step.kind != OBJECT or step.object_class is None:
         return [*lines, out_of_line]
     namespace[f"OC{index}"], namespace["Path"] = step.object_class, Path
+    namespace["new_path"] = new_path
     s = f"S{index}"
     where = f"{s}.return_type, {s}.field_details, field_path"
     lines += [
         f"if value.__class__ is OC{index} and {s}.sub_program is not None:",
-        f"    field_path = Path(path, {key}, {parent_type.name!r})",
+        f"    field_path = new_path(Path, (path, {key}, {parent_type.name!r}))",
         "    try:",
         f"        result = {s}.sub_program.run(ex, {s}.object_type, value, field_path)",
         "    except Exception as raw_error:",

@@ -30,6 +30,11 @@ PLAIN_CLASSES = frozenset({str, int, float, bool, datetime, date})
 
 LEAF, LEAF_LIST, OBJECT, OBJECT_LIST, TYPENAME, STANDARD = range(6)
 
+# new_path(Path, (prev, key, typename)): graphql-core's Path is a named tuple,
+# whose own constructor is a Python function; a users page builds three
+# hundred of them (an edge, its node, the node's invitation).
+new_path = tuple.__new__
+
 
 @dataclass(slots=True)
 class Leaf:

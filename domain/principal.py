@@ -12,6 +12,11 @@ if TYPE_CHECKING:
     from domain.models import User
 
 
+# A set built once: reading an enum member through its class costs a
+# descriptor call, and the users page asks this once per user.
+_ADMIN_ROLES = frozenset({Role.OWNER, Role.ADMIN})
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     account_id: int
@@ -51,7 +56,7 @@ class Principal:
 
     @property
     def is_admin(self) -> bool:
-        return self.role in (Role.OWNER, Role.ADMIN)
+        return self.role in _ADMIN_ROLES
 
     @property
     def idempotency_scope(self) -> str:

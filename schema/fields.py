@@ -8,11 +8,12 @@ the same at run time and keep the method's own signature for the checker.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import strawberry
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 # The key, in a field's Strawberry metadata, of its root resolver: a function of
@@ -45,4 +46,19 @@ def mutation(*, description: str) -> Callable[[F], F]:
 
 def object_id(key: int) -> strawberry.ID:
     """The contract's opaque ID of an object: the decimal form of its key."""
-    return strawberry.ID(str(key))
+    # strawberry.ID is a NewType: calling it costs a call and changes nothing.
+    return cast("strawberry.ID", str(key))
+
+
+def built(cls: type[T], attributes: dict[str, Any]) -> T:
+    """An instance of a Strawberry type holding `attributes`, which must name
+    every field of the type, private ones included.
+
+    Without the dataclass `__init__`: a users page builds a couple of hundred
+    objects, and `__init__` with sixteen keywords cost 5.9 µs per user where
+    a new object given its attribute dict costs 3.5. The types built this way
+    have a test that their attributes are exactly their fields.
+    """
+    instance = object.__new__(cls)
+    instance.__dict__ = attributes
+    return instance

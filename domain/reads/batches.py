@@ -11,10 +11,18 @@ from tortoise.functions import Count
 
 from domain.enums import Role, UserStatus
 from domain.models import Account, ApiToken, LicenseAssignment, User
-from domain.reads.rows import INVITATION_COLUMNS, InvitationRow, invitation_rows
+from domain.reads.rows import (
+    INVITATION_COLUMNS,
+    InvitationRow,
+    invitation_rows,
+    latest_invitation_join,
+    qualified,
+)
 from domain.sql import Statement
 
-_Keyed = TypeVar("_Keyed", Account, User, ApiToken)
+_Keyed = TypeVar("_Keyed", User, ApiToken)
+# Every column of the model, named as Tortoise names them.
+_ACCOUNT_COLUMNS = ", ".join(Account._meta.fields_db_projection.values())
 
 
 async def _by_ids(model: type[_Keyed], ids: Sequence[int], **scope: int) -> list[_Keyed | None]:
@@ -23,7 +31,19 @@ async def _by_ids(model: type[_Keyed], ids: Sequence[int], **scope: int) -> list
 
 
 async def accounts_by_ids(*, account_ids: Sequence[int]) -> list[Account | None]:
-    return await _by_ids(Account, account_ids)
+    """Every request that reads its account comes here once. Tortoise building
+    the SELECT (pypika) cost more than the statement's round trip on the users
+    page, so the text is written here and each row becomes a model the way
+    Tortoise's own select turns it into one (`_init_from_db`, the same
+    conversions: the tortoise-orm version is pinned below 1.2)."""
+    keys = sorted(set(account_ids))
+    sql = Statement(connections.get("default"))
+    listed = ", ".join(sql.param(key) for key in keys)
+    rows = await sql.fetch(
+        f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id IN ({listed})"  # noqa: S608
+    )
+    found = {row["id"]: Account._init_from_db(**row) for row in rows}
+    return [found.get(key) for key in account_ids]
 
 
 async def pending_invitation_counts(*, account_ids: Sequence[int]) -> list[int]:
@@ -51,10 +71,9 @@ async def owner_by_account_ids(*, account_id: int, keys: Sequence[int]) -> list[
 async def latest_invitation_by_user_ids(
     *, account_id: int, user_ids: Sequence[int]
 ) -> list[InvitationRow | None]:
-    """The latest invitation (highest id) of each user; a resend rotates the same row.
+    """The latest invitation of each user (domain.reads.rows.latest_invitation_join).
 
-    Plain values (domain.reads.rows): the users page reads one per user."""
-    latest: dict[int, InvitationRow] = {}
+    Plain values (domain.reads.rows), as the users page reads them."""
     keys = sorted(set(user_ids))
     if not keys:
         return [None for _ in user_ids]
@@ -62,13 +81,11 @@ async def latest_invitation_by_user_ids(
     account = sql.param(account_id)
     listed = ", ".join(sql.param(key) for key in keys)
     rows = await sql.rows(
-        f"SELECT {INVITATION_COLUMNS} FROM invitations "  # noqa: S608 - placeholders only
-        f"WHERE account_id = {account} AND user_id IN ({listed})"
+        f"SELECT {qualified(INVITATION_COLUMNS, 'i')} FROM users AS u "  # noqa: S608
+        f"{latest_invitation_join(postgres=sql.postgres)} "
+        f"WHERE u.account_id = {account} AND u.id IN ({listed}) AND i.id IS NOT NULL"
     )
-    for invitation in invitation_rows(rows):
-        current = latest.get(invitation.user_id)
-        if current is None or invitation.id > current.id:
-            latest[invitation.user_id] = invitation
+    latest = {invitation.user_id: invitation for invitation in invitation_rows(rows)}
     return [latest.get(key) for key in user_ids]
 
 

@@ -41,6 +41,31 @@ INVITATION_COLUMNS = (
 )
 
 
+def latest_invitation_join(*, postgres: bool) -> str:
+    """Each user (of a table aliased `u`) joined to its latest invitation, as
+    `i` (NULLs when it has none): the highest id, as a resend rotates the
+    token of the same row.
+
+    Two texts, one meaning, each the form its backend answers with an index
+    lookup per user: PostgreSQL hashes the whole invitations table for the
+    scalar-subquery form (EXPLAIN ANALYZE), and SQLite has no LATERAL."""
+    if postgres:
+        return (
+            f"LEFT JOIN LATERAL (SELECT {INVITATION_COLUMNS} FROM invitations "  # noqa: S608
+            "WHERE account_id = u.account_id AND user_id = u.id "
+            "ORDER BY id DESC LIMIT 1) AS i ON true"
+        )
+    return (
+        "LEFT JOIN invitations AS i ON i.id = (SELECT max(j.id) FROM invitations AS j "
+        "WHERE j.account_id = u.account_id AND j.user_id = u.id)"
+    )
+
+
+def qualified(columns: str, alias: str) -> str:
+    """`columns` (one of the lists above) read from the table aliased `alias`."""
+    return ", ".join(f"{alias}.{column.strip()}" for column in columns.split(","))
+
+
 class UserRow(NamedTuple):
     id: int
     account_id: int
@@ -77,16 +102,43 @@ class InvitationRow(NamedTuple):
     last_delivery_error: str | None
 
 
+_USER_WIDTH = len(UserRow._fields)
+_INVITATION_WIDTH = len(InvitationRow._fields)
+
+
 def user_rows(rows: Sequence[Sequence[Any]]) -> list[UserRow]:
     """Rows of USER_COLUMNS, in that order."""
-    roles, statuses = _ROLES, _USER_STATUSES
-    return [
-        _new(UserRow, (*row[:6], roles[row[6]], row[7], statuses[row[8]], row[9], row[10]))
-        for row in rows
-    ]
+    return [_user(row) for row in rows]
+
+
+def user_invitation_rows(
+    rows: Sequence[Sequence[Any]],
+) -> list[tuple[UserRow, InvitationRow | None]]:
+    """Rows of USER_COLUMNS then INVITATION_COLUMNS (all NULL: no invitation)."""
+    at = _USER_WIDTH
+    return [(_user(row), None if row[at] is None else _invitation(row, at)) for row in rows]
 
 
 def invitation_rows(rows: Sequence[Sequence[Any]]) -> list[InvitationRow]:
     """Rows of INVITATION_COLUMNS, in that order."""
-    statuses = _INVITATION_STATUSES
-    return [_new(InvitationRow, (row[0], row[1], statuses[row[2]], *row[3:11])) for row in rows]
+    return [_invitation(row, 0) for row in rows]
+
+
+def _user(row: Sequence[Any]) -> UserRow:
+    return _new(
+        UserRow,
+        (*row[:6], _ROLES[row[6]], row[7], _USER_STATUSES[row[8]], row[9], row[10]),
+    )
+
+
+def _invitation(row: Sequence[Any], start: int) -> InvitationRow:
+    """The invitation whose INVITATION_COLUMNS begin at `start`."""
+    return _new(
+        InvitationRow,
+        (
+            row[start],
+            row[start + 1],
+            _INVITATION_STATUSES[row[start + 2]],
+            *row[start + 3 : start + _INVITATION_WIDTH],
+        ),
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -15,7 +16,16 @@ from domain.principal import Principal, parse_id
 from domain.reads.access import require_admin_read
 from domain.reads.cursors import bad_cursor, datetime_key, decode_cursor
 from domain.reads.pages import Edge, Page, check_first
-from domain.reads.rows import USER_COLUMNS, UserRow, user_rows
+from domain.reads.rows import (
+    INVITATION_COLUMNS,
+    USER_COLUMNS,
+    InvitationRow,
+    UserRow,
+    latest_invitation_join,
+    qualified,
+    user_invitation_rows,
+    user_rows,
+)
 from domain.rules.seats import LICENSED_STATUSES
 from domain.sql import Statement
 from domain.validation import _has_control_characters
@@ -31,6 +41,15 @@ class _Phase:
     column: str | None  # None: the rows of this phase all have a NULL key; order by id
     descending: bool
 
+
+@dataclass(frozen=True, slots=True)
+class UsersPage(Page[UserRow]):
+    # Each user's latest invitation (None: it has none), by user id, when asked.
+    latest_invitations: dict[int, InvitationRow | None] | None = None
+
+
+# A page's users (aliased u, as read by the inner statement) and their latest invitations.
+_PAGE_COLUMNS = f"{qualified(USER_COLUMNS, 'u')}, {qualified(INVITATION_COLUMNS, 'i')}"
 
 _NAME = "sort_name"
 _CREATED = "created_at"
@@ -92,11 +111,24 @@ def _user_filters(
     return where
 
 
-def _user_sort_value(user: UserRow, order: UserOrder) -> str | None:
+def _user_sort_value(order: UserOrder) -> Callable[[UserRow], str | None]:
+    """The cursor's sort value of a row in `order` (chosen once per page)."""
     if order in (UserOrder.NAME_ASC, UserOrder.NAME_DESC):
-        return user.sort_name
+        return _sort_name
     if order in (UserOrder.CREATED_ASC, UserOrder.CREATED_DESC):
-        return user.created_at.astimezone(UTC).isoformat()
+        return _created_key
+    return _last_active_key
+
+
+def _sort_name(user: UserRow) -> str:
+    return user.sort_name
+
+
+def _created_key(user: UserRow) -> str:
+    return user.created_at.astimezone(UTC).isoformat()
+
+
+def _last_active_key(user: UserRow) -> str | None:
     if user.last_active_at is None:
         return None
     return user.last_active_at.astimezone(UTC).isoformat()
@@ -176,11 +208,13 @@ async def list_users(
     has_license: bool | None = None,
     search: str | None = None,
     order: UserOrder = UserOrder.NAME_ASC,
-) -> Page[UserRow]:
+    latest_invitations: bool = False,
+) -> UsersPage:
     """One page of the account's users: one (LAST_ACTIVE: at most two) index
     range scans of first+1 rows, whatever the size of the account, read as
     plain values (domain.reads.rows). Not counted (total_count None): see
-    count_users."""
+    count_users. With `latest_invitations`, the same statement reads each
+    user's latest invitation too."""
     require_admin_read(actor)
     check_first(first)
     kind = f"users:{order.value}"
@@ -200,6 +234,7 @@ async def list_users(
     client = connections.get("default")
     wanted = first + 1
     users: list[UserRow] = []
+    invitations: dict[int, InvitationRow | None] = {}
     for index in range(start, len(phases)):
         phase = phases[index]
         sql = Statement(client)
@@ -219,16 +254,34 @@ async def list_users(
         order_by = f"id {direction}"
         if phase.column is not None:
             order_by = f"{phase.column} {direction}, {order_by}"
-        rows = await sql.rows(
+        text = (
             f"SELECT {USER_COLUMNS} FROM users WHERE {' AND '.join(where)} "  # noqa: S608
             f"ORDER BY {order_by} LIMIT {int(wanted - len(users))}"
         )
-        users.extend(user_rows(rows))
+        if not latest_invitations:
+            users.extend(user_rows(await sql.rows(text)))
+        else:
+            outer_order = f"u.id {direction}"
+            if phase.column is not None:
+                outer_order = f"u.{phase.column} {direction}, {outer_order}"
+            text = (
+                f"SELECT {_PAGE_COLUMNS} FROM ({text}) AS u "  # noqa: S608 - placeholders only
+                f"{latest_invitation_join(postgres=sql.postgres)} ORDER BY {outer_order}"
+            )
+            for user, invitation in user_invitation_rows(await sql.rows(text)):
+                users.append(user)
+                invitations[user.id] = invitation
         if len(users) >= wanted:
             break
 
-    edges = [Edge(user, (kind, _user_sort_value(user, order), user.id)) for user in users[:first]]
-    return Page(edges=edges, has_next_page=len(users) > first, total_count=None)
+    sort_value = _user_sort_value(order)
+    edges = [Edge(user, (kind, sort_value(user), user.id)) for user in users[:first]]
+    return UsersPage(
+        edges=edges,
+        has_next_page=len(users) > first,
+        total_count=None,
+        latest_invitations=invitations if latest_invitations else None,
+    )
 
 
 async def get_user(*, actor: Principal, user_id: str) -> User | None:

@@ -153,7 +153,6 @@ class Account:
         return await users_page(
             info,
             self._viewer,
-            self._model.id,
             first=first,
             after=after,
             criteria=filter_,

@@ -22,7 +22,7 @@ from strawberry.types.base import get_object_definition
 
 from domain.reads.pages import Edge as PageEdge
 from domain.reads.pages import Page
-from schema.fields import resolver
+from schema.fields import built, resolver
 
 PAGE_SIZE_DEFAULT = 50
 FirstArgument = Annotated[
@@ -80,7 +80,7 @@ class Edge(Generic[N]):
     @classmethod
     def along(cls, page: Page[M], node: Callable[[M], N]) -> list[Self]:
         """The edges of a page, each node built from its row."""
-        return [cls(node=node(edge.node), _edge=edge) for edge in page.edges]
+        return [built(cls, {"node": node(edge.node), "_edge": edge}) for edge in page.edges]
 
     @resolver(description="Opaque position of this item in the list.")
     def cursor(self) -> str:

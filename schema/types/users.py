@@ -24,12 +24,12 @@ from domain.models import Invitation as InvitationModel
 from domain.models import LicenseAssignment as LicenseAssignmentModel
 from domain.models import User as UserModel
 from domain.principal import Principal
-from domain.reads import access, batches
+from domain.reads import access
 from domain.reads.rows import InvitationRow, UserRow
 from domain.reads.users import count_users, list_users
 from schema.context import Info, loaders_of
 from schema.errors import refusals_as_errors
-from schema.fields import NotFromRoot, from_root, object_id, resolver
+from schema.fields import NotFromRoot, built, from_root, object_id, resolver
 from schema.hidden import HIDDEN, hidden_error
 from schema.selections import selects
 from schema.types.pagination import (
@@ -45,6 +45,9 @@ MEMBER_HIDDEN = "A MEMBER reads this only for itself (FORBIDDEN otherwise)."
 # Markers for a user's preloaded invitation: not read at all, read and absent.
 _NOT_LOADED: Any = object()
 _NONE: Any = object()
+# Role members are singletons: `is` against one read once (a member read
+# through its class costs a descriptor call).
+_OWNER = Role.OWNER
 
 
 def _preloaded_invitation(root: Any) -> Invitation | None:
@@ -136,23 +139,27 @@ class User:
         cls, model: UserModel | UserRow, viewer: Principal, *, invitation: Any = None
     ) -> User:
         readable = access.can_read_private(viewer, model.id)
-        return cls(
-            id=object_id(model.id),
-            email=model.email,
-            first_name=model.first_name,
-            last_name=model.last_name,
-            name=model.name,
-            role=model.role,
-            is_owner=model.role == Role.OWNER,
-            qualification=model.qualification if readable else HIDDEN,
-            status=model.status if readable else HIDDEN,
-            has_license=model.holds_license if readable else HIDDEN,
-            created_at=model.created_at if readable else HIDDEN,
-            last_active_at=model.last_active_at if readable else HIDDEN,
-            _model=model,
-            _viewer=viewer,
-            _readable=readable,
-            _invitation=_NOT_LOADED if invitation is None else invitation,
+        role = model.role
+        return built(
+            cls,
+            {
+                "id": object_id(model.id),
+                "email": model.email,
+                "first_name": model.first_name,
+                "last_name": model.last_name,
+                "name": model.name,
+                "role": role,
+                "is_owner": role is _OWNER,
+                "qualification": model.qualification if readable else HIDDEN,
+                "status": model.status if readable else HIDDEN,
+                "has_license": model.holds_license if readable else HIDDEN,
+                "created_at": model.created_at if readable else HIDDEN,
+                "last_active_at": model.last_active_at if readable else HIDDEN,
+                "_model": model,
+                "_viewer": viewer,
+                "_readable": readable,
+                "_invitation": _NOT_LOADED if invitation is None else invitation,
+            },
         )
 
     def _check(self) -> None:
@@ -194,17 +201,20 @@ class Invitation:
 
     @classmethod
     def from_model(cls, model: InvitationModel | InvitationRow) -> Invitation:
-        return cls(
-            id=object_id(model.id),
-            status=model.status,
-            email=model.email,
-            created_at=model.created_at,
-            sent_at=model.sent_at,
-            expires_at=model.expires_at,
-            accepted_at=model.accepted_at,
-            revoked_at=model.revoked_at,
-            delivery_attempts=model.delivery_attempts,
-            last_delivery_error=model.last_delivery_error,
+        return built(
+            cls,
+            {
+                "id": object_id(model.id),
+                "status": model.status,
+                "email": model.email,
+                "created_at": model.created_at,
+                "sent_at": model.sent_at,
+                "expires_at": model.expires_at,
+                "accepted_at": model.accepted_at,
+                "revoked_at": model.revoked_at,
+                "delivery_attempts": model.delivery_attempts,
+                "last_delivery_error": model.last_delivery_error,
+            },
         )
 
 
@@ -289,7 +299,6 @@ class UserConnection(Connection[UserEdge]):
 async def users_page(
     info: Info,
     viewer: Principal,
-    account_id: int,
     *,
     first: int | None,
     after: str | None,
@@ -298,32 +307,36 @@ async def users_page(
 ) -> UserConnection:
     """account.users: one page of the account's users, counted only when asked."""
     conditions = _conditions(criteria or None)
+    # With the invitations (one statement for the whole page), every User
+    # resolves its invitation synchronously (see User.invitation).
+    with_invitations = selects(info, "edges", "node", "invitation")
     with refusals_as_errors():
         page = await list_users(
             actor=viewer,
             first=page_size(first),
             after=given_text(after),
             order=order or UserOrder.NAME_ASC,
+            latest_invitations=with_invitations,
             **conditions,
         )
-    preloaded: dict[int, Any] = {}
-    if selects(info, "edges", "node", "invitation"):
-        # One statement for the whole page, and every User then resolves
-        # its invitation synchronously (see User.invitation).
-        ids = [edge.node.id for edge in page.edges]
-        found = await batches.latest_invitation_by_user_ids(account_id=account_id, user_ids=ids)
-        # Not primed into the request's DataLoader: priming costs a future per
-        # key, and only User.invitation reads them, from the User objects.
-        preloaded = {
-            key: _NONE if model is None else model for key, model in zip(ids, found, strict=True)
-        }
+    # Not primed into the request's DataLoader: priming costs a future per
+    # key, and only User.invitation reads them, from the User objects.
+    found = page.latest_invitations or {}
     return UserConnection.of(
         page,
         UserEdge.along(
-            page, lambda model: User.from_model(model, viewer, invitation=preloaded.get(model.id))
+            page,
+            lambda model: User.from_model(
+                model, viewer, invitation=_preloaded(found, model.id) if with_invitations else None
+            ),
         ),
         count=lambda: count_users(actor=viewer, **conditions),
     )
+
+
+def _preloaded(found: dict[int, InvitationRow | None], user_id: int) -> Any:
+    invitation = found.get(user_id)
+    return _NONE if invitation is None else invitation
 
 
 def _conditions(criteria: UserFilter | None) -> dict[str, Any]:

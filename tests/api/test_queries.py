@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from domain import config
-from domain.enums import ChargeKind, Role, UserOrder, UserStatus
-from domain.models import Account, Charge, User
+from domain.enums import ChargeKind, InvitationStatus, Role, UserOrder, UserStatus
+from domain.models import Account, Charge, Invitation, User
 from domain.principal import Principal
 from tests.support.factories import add_user, make_account
 from tests.support.principals import as_user, token_principal
@@ -658,5 +658,66 @@ async def test_given_100_users_with_relations_when_paging_then_statement_count_i
     large_rows, large = await page_with_relations(owner, clock, 100)
 
     assert (small_rows, large_rows) == (10, 100)
-    # account, count, page, owner, invitations, assignments, assigners.
-    assert small == large == 7
+    # account, count, page with its invitations, owner, assignments, assigners.
+    assert small == large == 6
+
+
+async def test_given_invitations_here_and_elsewhere_when_read_then_each_user_shows_its_latest(
+    account, owner, clock
+):
+    # given a user invited twice (the later row is the latest), a user never
+    # invited, and another account's invitation for a user id of this account
+    twice = await add_user(account.account_id, first_name="Ann", created_at=T0, invitation=True)
+    first = await Invitation.get(user_id=twice.id)
+    second = await Invitation.create(
+        account_id=account.account_id,
+        user_id=twice.id,
+        kind=first.kind,
+        email=first.email,
+        token_hash="second-invitation",
+        status=InvitationStatus.REVOKED,
+        created_at=T0,
+        sent_at=T0,
+        expires_at=T0 + timedelta(days=7),
+        revoked_at=T0,
+    )
+    never = await add_user(account.account_id, first_name="Ben", created_at=T0)
+    other = await make_account(clock, email="owner@other.example", name="Other")
+    await Invitation.create(
+        account_id=other.account_id,
+        user_id=never.id,
+        kind=first.kind,
+        email="stray@other.example",
+        token_hash="foreign-invitation",
+        status=InvitationStatus.PENDING,
+        created_at=T0,
+        sent_at=T0,
+        expires_at=T0 + timedelta(days=7),
+    )
+    expected = {str(twice.id): {"id": str(second.id), "status": "REVOKED"}, str(never.id): None}
+
+    # when the page (every order) and each user alone are read
+    for order in UserOrder:
+        page = await execute(
+            "query($order: UserOrder) { account { users(first: 10, orderBy: $order) { edges { "
+            "node { id invitation { id status } } } } } }",
+            owner,
+            clock,
+            order=order.value,
+        )
+        assert page.errors is None, page.errors
+        shown = {
+            edge["node"]["id"]: edge["node"]["invitation"]
+            for edge in page.data["account"]["users"]["edges"]
+        }
+        # then each shows its latest invitation of this account, or null
+        assert {key: shown[key] for key in expected} == expected, order
+    for user_id, invitation in expected.items():
+        alone = await execute(
+            "query($id: ID!) { account { user(id: $id) { invitation { id status } } } }",
+            owner,
+            clock,
+            id=user_id,
+        )
+        assert alone.errors is None, alone.errors
+        assert alone.data["account"]["user"]["invitation"] == invitation
