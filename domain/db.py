@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from tortoise import Tortoise
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api import migrate as run_migrations
@@ -26,6 +28,35 @@ async def _no_session_state(_connection: object) -> None:
     a connection of its own, as the auth change feed does."""
 
 
+async def _timestamps_as_text(connection: asyncpg.Connection) -> None:
+    """A new PostgreSQL connection's codec for `timestamptz` (asyncpg's `init=`).
+
+    asyncpg decodes the binary form by adding a timedelta to its epoch: the
+    707 values of a users page (seven per user) cost 0.94 ms of CPU that
+    way, 0.13 ms read from text by `datetime.fromisoformat`. The values are
+    the same datetimes (aware, in UTC) either way, and parameters go out as
+    ISO 8601 text of the same instant."""
+    await connection.set_type_codec(
+        "timestamptz",
+        schema="pg_catalog",
+        encoder=_timestamptz_text,
+        decoder=_timestamptz_value,
+        format="text",
+    )
+
+
+def _timestamptz_text(value: datetime) -> str:
+    # A naive value is taken as local time, as asyncpg's own encoder does.
+    return value.astimezone(UTC).isoformat()
+
+
+def _timestamptz_value(text: str) -> datetime:
+    # The session's DateStyle is ISO (set below): "2026-12-03 06:01:53.90462+00",
+    # its offset the session's TimeZone; the service's datetimes are in UTC.
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo is UTC else value.astimezone(UTC)
+
+
 def tortoise_config(database_url: str) -> dict[str, Any]:
     connection = expand_db_url(database_url)
     if database_url.startswith("sqlite://"):
@@ -33,7 +64,13 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
         path.parent.mkdir(parents=True, exist_ok=True)
         connection["engine"] = "domain.sqlite_backend"
     else:
-        connection["credentials"]["reset"] = _no_session_state
+        credentials = connection["credentials"]
+        credentials["reset"] = _no_session_state
+        credentials["init"] = _timestamps_as_text
+        credentials["server_settings"] = {
+            **credentials.get("server_settings", {}),
+            "DateStyle": "ISO",
+        }
     return {
         "connections": {"default": connection},
         "apps": {
