@@ -31,11 +31,11 @@ async def _by_ids(model: type[_Keyed], ids: Sequence[int], **scope: int) -> list
 
 
 async def accounts_by_ids(*, account_ids: Sequence[int]) -> list[Account | None]:
-    """Every request that reads its account comes here once. Tortoise building
-    the SELECT (pypika) cost more than the statement's round trip on the users
-    page, so the text is written here and each row becomes a model the way
-    Tortoise's own select turns it into one (`_init_from_db`, the same
-    conversions: the tortoise-orm version is pinned below 1.2)."""
+    """Every request that reads its account comes here once. Through
+    Tortoise's queryset (pypika building the SELECT, then the model) this
+    took 1.0 ms per request under cProfile, so the text is written here and
+    each row becomes a model the way Tortoise's own select turns it into one
+    (`_init_from_db`, the same conversions: tortoise-orm is pinned below 1.2)."""
     keys = sorted(set(account_ids))
     sql = Statement(connections.get("default"))
     listed = ", ".join(sql.param(key) for key in keys)
