@@ -45,8 +45,7 @@ MEMBER_HIDDEN = "A MEMBER reads this only for itself (FORBIDDEN otherwise)."
 # Markers for a user's preloaded invitation: not read at all, read and absent.
 _NOT_LOADED: Any = object()
 _NONE: Any = object()
-# Role members are singletons: `is` against one read once (a member read
-# through its class costs a descriptor call).
+# Read once: a member read through its enum class costs a descriptor call.
 _OWNER = Role.OWNER
 
 
@@ -149,7 +148,7 @@ class User:
                 "last_name": model.last_name,
                 "name": model.name,
                 "role": role,
-                "is_owner": role is _OWNER,
+                "is_owner": role == _OWNER,
                 "qualification": model.qualification if readable else HIDDEN,
                 "status": model.status if readable else HIDDEN,
                 "has_license": model.holds_license if readable else HIDDEN,
